@@ -1,0 +1,35 @@
+"""benchsuite: how good is a NAS architecture selector, measured against tabular benchmarks."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .benchmarks.registry import BENCHMARKS  # noqa: E402
+from .errors import BenchsuiteError  # noqa: E402
+from .metrics import METRICS  # noqa: E402
+from .selectors.base import Context, Selector  # noqa: E402
+from .selectors.registry import SELECTORS  # noqa: E402
+
+
+def load_benchmark(name: str, **kwargs):
+    """Build a registered benchmark, e.g. ``load_benchmark("nb201")``."""
+    return BENCHMARKS.create(name, **kwargs)
+
+
+def get_selector(name: str, **hparams) -> Selector:
+    """Build a registered selector with keyword-only hyperparameters."""
+    return SELECTORS.create(name, **hparams)
+
+
+def list_selectors() -> list[str]:
+    return SELECTORS.names()
+
+
+def evaluate(config):
+    """Run one configuration (a ``RunConfig``) and return the output folder."""
+    from .runner import run
+
+    return run(config)
+
+
+__all__ = ["BENCHMARKS", "METRICS", "SELECTORS", "BenchsuiteError", "Context", "Selector", "evaluate",
+           "get_selector", "list_selectors", "load_benchmark"]

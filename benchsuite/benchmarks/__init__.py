@@ -1,0 +1,1 @@
+"""Tabular benchmarks: true accuracy by (dataset, fidelity, metric). Never imports torch."""

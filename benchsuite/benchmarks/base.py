@@ -1,0 +1,82 @@
+"""Benchmark: a lookup of true accuracy by (dataset, fidelity, metric). No torch, no networks."""
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import CoverageError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many architectures one (dataset, fidelity, metric) column has, and from where."""
+
+    dataset: str
+    fidelity: int
+    metric: str
+    n_archs: int
+    source: str
+
+
+class Benchmark(abc.ABC):
+    """Tabular benchmark. Subclasses fill ``self._columns`` with ``{(dataset, fidelity, metric):
+    {arch: accuracy}}`` and ``self._sources`` with ``{key: source description}``."""
+
+    name: ClassVar[str]
+    space: ClassVar[str]  # name of the search space in benchsuite.spaces
+    datasets: ClassVar[tuple[str, ...]]
+    default_fidelity: ClassVar[int]
+
+    def __init__(self) -> None:
+        self._columns: dict[tuple[str, int, str], dict[str, float]] = {}
+        self._sources: dict[tuple[str, int, str], str] = {}
+        self.checksums: dict[str, str] = {}  # file -> sha256 of every file read
+
+    # -- coverage -------------------------------------------------------------------------------
+    def coverage(self) -> list[Coverage]:
+        return [Coverage(d, f, m, len(col), self._sources[(d, f, m)])
+                for (d, f, m), col in sorted(self._columns.items())]
+
+    def resolve(self, dataset: str, fidelity: int | None = None, metric: str | None = None) -> tuple[str, int, str]:
+        """Pick a column, defaulting fidelity then metric ('test' before 'valid'); clear errors."""
+        if dataset not in self.datasets:
+            raise UnknownNameError(f"{self.name} dataset", dataset, list(self.datasets))
+        have = [k for k in self._columns if k[0] == dataset]
+        fidelity = self.default_fidelity if fidelity is None else int(fidelity)
+        if metric is None:
+            metric = next((m for m in ("test", "valid") if (dataset, fidelity, m) in self._columns), "test")
+        key = (dataset, fidelity, metric)
+        if key not in self._columns:
+            there = "; ".join(f"fidelity {f} {m} ({len(self._columns[(d, f, m)])} archs)"
+                              for d, f, m in sorted(have)) or "nothing"
+            raise CoverageError(
+                f"{self.name} has no {metric} accuracy for {dataset} at {fidelity} epochs in the available "
+                f"data; it has: {there}"
+            )
+        return key
+
+    def archs(self, dataset: str, fidelity: int | None = None, metric: str | None = None) -> list[str]:
+        """Architectures with a known accuracy for this column, in the benchmark's index order."""
+        return list(self._columns[self.resolve(dataset, fidelity, metric)])
+
+    def accuracy(self, archs: Sequence[str], dataset: str, fidelity: int | None = None,
+                 metric: str | None = None) -> np.ndarray:
+        col = self._columns[self.resolve(dataset, fidelity, metric)]
+        missing = [a for a in archs if a not in col]
+        if missing:
+            raise CoverageError(f"{len(missing)} archs have no accuracy in this column, e.g. {missing[0]!r}")
+        return np.array([col[a] for a in archs], dtype=float)
+
+    def source(self, dataset: str, fidelity: int | None = None, metric: str | None = None) -> str:
+        return self._sources[self.resolve(dataset, fidelity, metric)]
+
+    def _add(self, key: tuple[str, int, str], archs: Sequence[str], values: Sequence[float], source: str) -> None:
+        col = self._columns.setdefault(key, {})
+        for a, v in zip(archs, values):
+            if v == v:  # skip NaN
+                col[a] = float(v)
+        self._sources[key] = source if key not in self._sources else f"{self._sources[key]} + {source}"

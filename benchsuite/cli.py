@@ -1,0 +1,146 @@
+"""Command line: ``benchsuite run | list | report | data``.
+
+User errors (``BenchsuiteError``) print one line and exit with code 2; argparse errors too.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import BenchsuiteError, ConfigError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        print(f"benchsuite: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", dest="data_dir", help="data folder (default: $BENCHSUITE_DATA, then the cache)")
+    p.add_argument("--nb201-pth", help="official NAS-Bench-201-v1_0/1_1 .pth to read accuracies from")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="benchsuite", description="How good is your NAS architecture selector?")
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="score architectures with a selector and rank-correlate with the benchmark")
+    r.add_argument("--bench", default="nb201")
+    r.add_argument("--dataset", default="cifar10")
+    r.add_argument("--selector", required=True)
+    r.add_argument("--fidelity", type=int, help="training epochs of the true accuracy (nb201: 200 or 12)")
+    r.add_argument("--acc", help="accuracy column: test or valid (default: test where available)")
+    r.add_argument("--sample", type=int, help="score a seeded random sample of N architectures")
+    r.add_argument("--seeds", default="0", help="e.g. 0,1,2 or 0-4")
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    r.add_argument("--out", help="output folder (default: results/runs/<bench>-<dataset>-<selector>-<time>)")
+    r.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    r.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="selector hyperparameter")
+    r.add_argument("--metrics", help="comma-separated ranking metrics (default: all)")
+    r.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    r.add_argument("--no-plots", action="store_true")
+    _add_data_args(r)
+
+    ls = sub.add_parser("list", help="benchmarks with coverage, selectors, metrics")
+    _add_data_args(ls)
+
+    rep = sub.add_parser("report", help="plots and a summary table from run folders")
+    rep.add_argument("runs", nargs="+")
+    rep.add_argument("--out", default="results/report")
+
+    d = sub.add_parser("data", help="where the data is; verify checksums; fetch missing files")
+    d.add_argument("--data", dest="data_dir")
+    d.add_argument("--fetch", action="store_true", help="download missing files into the cache")
+    d.add_argument("--url", help="mirror of the data bundle (default: $BENCHSUITE_DATA_URL)")
+    return ap
+
+
+def cmd_run(a) -> int:
+    from .config import RunConfig, parse_hparams, parse_seeds
+    from .runner import run
+
+    if a.resume and not a.out:
+        raise ConfigError("--resume needs --out DIR naming the run to continue")
+    cfg = RunConfig(
+        bench=a.bench, dataset=a.dataset, selector=a.selector, fidelity=a.fidelity, acc=a.acc, sample=a.sample,
+        seeds=parse_seeds(a.seeds), device=a.device, out=a.out, resume=a.resume, hparams=parse_hparams(a.hp),
+        metrics=tuple(m.strip() for m in a.metrics.split(",")) if a.metrics else None,
+        data_dir=a.data_dir, nb201_pth=a.nb201_pth, n_boot=a.n_boot, plots=not a.no_plots,
+    )
+    try:
+        run(cfg)
+    except KeyboardInterrupt:
+        print(f"benchsuite: interrupted; finished scores are kept in {cfg.out_dir()}/scores.csv; "
+              "rerun with --resume --out to continue", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_list(a) -> int:
+    from .benchmarks.registry import BENCHMARKS
+    from .metrics import METRICS
+    from .selectors.registry import SELECTORS
+
+    print("benchmarks (dataset, fidelity in epochs, accuracy column: architectures covered):")
+    for name in BENCHMARKS.names():
+        kwargs = {"data_dir": a.data_dir}
+        if name == "nb201" and a.nb201_pth:
+            kwargs["official_path"] = a.nb201_pth
+        try:
+            bench = BENCHMARKS.create(name, **kwargs)
+        except BenchsuiteError as e:
+            print(f"  {name}: data not available: {e}")
+            continue
+        print(f"  {name} (space {bench.space}):")
+        for c in bench.coverage():
+            print(f"    {c.dataset:<14} {c.fidelity:>4} ep  {c.metric:<5} {c.n_archs:>6}   [{c.source}]")
+    print("selectors: " + ", ".join(SELECTORS.names()))
+    print("metrics:   " + ", ".join(METRICS.names()))
+    return 0
+
+
+def cmd_report(a) -> int:
+    from .report import report
+
+    for p in report([Path(r) for r in a.runs], a.out):
+        print(p)
+    return 0
+
+
+def cmd_data(a) -> int:
+    import os
+
+    from .benchmarks import sources
+
+    if a.fetch:
+        url = a.url or os.environ.get("BENCHSUITE_DATA_URL")
+        if not url:
+            raise ConfigError("--fetch needs --url or $BENCHSUITE_DATA_URL (a mirror of the data bundle)")
+        for row in sources.status(a.data_dir):
+            if row["status"] == "missing":
+                print(f"fetched {sources.download(row['file'], url)}")
+    rows = sources.status(a.data_dir)
+    print(f"looking in: {', '.join(str(d) for d in sources.search_dirs(a.data_dir))}")
+    for r in rows:
+        print(f"  {r['status']:<18} {r['file']:<38} {r['path'] or '-'}")
+    bad = [r for r in rows if r["status"] != "ok"]
+    if bad:
+        print(f"{len(bad)} of {len(rows)} files missing or failing their checksum; to get them, {sources.HOW_TO_GET}")
+        return 1
+    print(f"all {len(rows)} files present and verified")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "list": cmd_list, "report": cmd_report, "data": cmd_data}[args.cmd](args)
+    except BenchsuiteError as e:
+        print(f"benchsuite: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

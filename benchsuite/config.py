@@ -1,0 +1,90 @@
+"""Run configuration: one frozen dataclass, built from CLI args, written into run.json."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    bench: str = "nb201"
+    dataset: str = "cifar10"
+    selector: str = "params"
+    fidelity: int | None = None       # None: the benchmark's default (200 for NB201, 108 for NB101)
+    acc: str | None = None            # accuracy column, "test" | "valid"; None: test where the data has it
+    metrics: tuple[str, ...] | None = None  # ranking metrics to compute; None: every registered one
+    sample: int | None = None         # None: every covered architecture
+    seeds: tuple[int, ...] = (0,)
+    device: str = "auto"
+    out: str | None = None
+    resume: bool = False
+    hparams: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    nb201_pth: str | None = None
+    chunk: int = 256                  # archs scored between two flushes of scores.csv
+    n_boot: int = 1000                # bootstrap resamples for the rho/tau CIs
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sample is not None and self.sample < 2:
+            raise ConfigError(f"--sample must be at least 2, got {self.sample}")
+        if not self.seeds:
+            raise ConfigError("--seeds needs at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"--seeds has duplicates: {list(self.seeds)}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {self.device!r}")
+        if self.chunk < 1 or self.n_boot < 0:
+            raise ConfigError("chunk must be >= 1 and n_boot >= 0")
+
+    def out_dir(self) -> Path:
+        if self.out:
+            return Path(self.out)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return Path("results") / "runs" / f"{self.bench}-{self.dataset}-{self.selector}-{stamp}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["seeds"] = list(self.seeds)
+        d["metrics"] = list(self.metrics) if self.metrics else None
+        return d
+
+    # Fields that must agree for --resume to continue a run rather than mix two runs.
+    IDENTITY = ("bench", "dataset", "selector", "fidelity", "acc", "sample", "hparams", "nb201_pth")
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'0,1,2' or '0-4' -> seeds."""
+    try:
+        out: list[int] = []
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1)
+                out.extend(range(int(lo), int(hi) + 1))
+            elif part:
+                out.append(int(part))
+        return tuple(out)
+    except ValueError:
+        raise ConfigError(f"--seeds must look like 0,1,2 or 0-4, got {text!r}") from None
+
+
+def parse_hparams(items: list[str]) -> dict[str, Any]:
+    """['lr=0.1', 'k=3'] -> {'lr': 0.1, 'k': 3}; values parsed as JSON when they can be."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--hp expects key=value, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out

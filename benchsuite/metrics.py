@@ -1,0 +1,116 @@
+"""Ranking metrics: pure functions of (scores, true accuracy), registered by name.
+
+Every metric takes ``scores`` (higher = better) and ``acc`` (true accuracy, %) of the same
+architectures and returns one float. Ties in scores are ranked by average rank (scipy's default).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy import stats
+
+from .registry import Registry
+
+METRICS: Registry[Callable[[np.ndarray, np.ndarray], float]] = Registry("metric", "benchsuite.metrics")
+
+
+def _clean(scores, acc) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, dtype=float)
+    a = np.asarray(acc, dtype=float)
+    if s.shape != a.shape or s.ndim != 1:
+        raise ValueError(f"scores and acc must be 1-D of equal length, got {s.shape} and {a.shape}")
+    if np.isnan(a).any():
+        raise ValueError("true accuracy contains NaN")
+    return s, a
+
+
+def _order(s: np.ndarray) -> np.ndarray:
+    """Indices by descending score; NaN scores (failed evaluations) rank last; ties by index."""
+    return np.lexsort((np.arange(len(s)), -np.nan_to_num(s, nan=-np.inf)))
+
+
+@METRICS.register("spearman")
+def spearman(scores, acc) -> float:
+    s, a = _clean(scores, acc)
+    return float(stats.spearmanr(s, a, nan_policy="omit").statistic)
+
+
+@METRICS.register("kendall")
+def kendall(scores, acc) -> float:
+    s, a = _clean(scores, acc)
+    ok = ~np.isnan(s)
+    return float(stats.kendalltau(s[ok], a[ok]).statistic)
+
+
+@METRICS.register("pearson")
+def pearson(scores, acc) -> float:
+    s, a = _clean(scores, acc)
+    ok = ~np.isnan(s)
+    return float(stats.pearsonr(s[ok], a[ok]).statistic)
+
+
+def top_k_acc(scores, acc, k: int) -> float:
+    """True accuracy of the best architecture among the k highest-scored."""
+    s, a = _clean(scores, acc)
+    return float(a[_order(s)[: max(1, k)]].max())
+
+
+def precision_at_pct(scores, acc, pct: float) -> float:
+    """Fraction of the top pct% by score that are also in the top pct% by true accuracy."""
+    s, a = _clean(scores, acc)
+    k = max(1, int(math.ceil(len(s) * pct / 100)))
+    top_true = set(np.lexsort((np.arange(len(a)), -a))[:k])
+    return len(top_true & set(_order(s)[:k])) / k
+
+
+@METRICS.register("regret")
+def regret(scores, acc) -> float:
+    """Best true accuracy in the scored set minus that of the top-scored architecture."""
+    s, a = _clean(scores, acc)
+    return float(a.max() - a[_order(s)[0]])
+
+
+for _k in (1, 10, 100):
+    METRICS.register(f"top{_k}_acc", lambda s, a, k=_k: top_k_acc(s, a, k))
+for _p in (1, 5, 10):
+    METRICS.register(f"precision_at_{_p}pct", lambda s, a, p=_p: precision_at_pct(s, a, p))
+
+
+def compute_all(scores, acc, names: list[str] | None = None) -> dict[str, float]:
+    return {n: METRICS.get(n)(scores, acc) for n in (names or METRICS.names())}
+
+
+def bootstrap_ci(metric: Callable, scores, acc, *, n_boot: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of a metric, resampling architectures with replacement.
+
+    This is the sampling uncertainty of evaluating on a sample of the space: the CI that
+    ``--sample N`` results must be read with.
+    """
+    s, a = _clean(scores, acc)
+    rng = np.random.default_rng(seed)
+    n = len(s)
+    vals = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        v = metric(s[idx], a[idx])
+        if v == v:
+            vals.append(v)
+    if not vals:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(vals, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return float(lo), float(hi)
+
+
+def aggregate(values, level: float = 0.95) -> dict[str, float]:
+    """Mean, sample std and a t-interval CI of one metric across seeds."""
+    v = np.asarray([x for x in values if x == x], dtype=float)
+    n = len(v)
+    if n == 0:
+        return {"mean": float("nan"), "std": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0}
+    mean = float(v.mean())
+    std = float(v.std(ddof=1)) if n > 1 else 0.0
+    half = float(stats.t.ppf((1 + level) / 2, n - 1) * std / math.sqrt(n)) if n > 1 else 0.0
+    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "n": n}

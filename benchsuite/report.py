@@ -1,0 +1,116 @@
+"""Plots and summary tables, drawn only from the CSVs a run wrote (never from live objects)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: CI and servers have no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .errors import BenchsuiteError  # noqa: E402
+
+SUMMARY_METRICS = ("spearman", "kendall", "top1_acc", "top10_acc", "precision_at_5pct", "regret")
+
+
+def _read(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    s, m = run_dir / "scores.csv", run_dir / "metrics.csv"
+    if not s.is_file() or not m.is_file():
+        raise BenchsuiteError(f"{run_dir} is not a finished run: it needs scores.csv and metrics.csv")
+    return pd.read_csv(s, dtype={"arch": str}), pd.read_csv(m, dtype={"seed": str})
+
+
+def _title(m: pd.DataFrame) -> str:
+    r = m.iloc[0]
+    return f"{r.selector} on {r.bench}/{r.dataset} ({r.acc_metric}, {r.fidelity} ep)"
+
+
+def plot_run(run_dir: str | Path) -> list[Path]:
+    """scatter.png (score vs true accuracy) and rho.png (Spearman per seed with bootstrap CI)."""
+    run_dir = Path(run_dir)
+    s, m = _read(run_dir)
+    paths = []
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for seed, d in s.groupby("seed"):
+        ax.scatter(d.score, d.true_acc, s=4 if len(d) > 2000 else 10, alpha=0.4, label=f"seed {seed}")
+    ax.set_xlabel("selector score (higher = better)")
+    ax.set_ylabel("true accuracy (%)")
+    ax.set_title(_title(m), fontsize=9)
+    if s.seed.nunique() > 1:
+        ax.legend(fontsize=7, markerscale=2)
+    fig.tight_layout()
+    paths.append(run_dir / "scatter.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    per = m[m.seed != "all"].pivot_table(index="seed", columns="metric", values="value")
+    fig, ax = plt.subplots(figsize=(max(3, 0.6 * len(per) + 2), 3.5))
+    x = np.arange(len(per))
+    rho = per["spearman"].to_numpy()
+    if "spearman_ci_low" in per:
+        err = np.vstack([rho - per["spearman_ci_low"].to_numpy(), per["spearman_ci_high"].to_numpy() - rho])
+        ax.errorbar(x, rho, yerr=err, fmt="o", capsize=4, label="seed (bootstrap 95% CI)")
+    else:
+        ax.plot(x, rho, "o", label="seed")
+    agg = m[m.seed == "all"].set_index("metric").value
+    ax.axhline(agg["spearman_mean"], color="k", lw=1, ls="--", label="mean over seeds")
+    ax.set_xticks(x, [str(i) for i in per.index])
+    ax.set_xlabel("seed")
+    ax.set_ylabel("Spearman ρ")
+    n = int(m[m.seed != "all"].n_archs.iloc[0])
+    ax.set_title(f"{_title(m)}, n={n}", fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(run_dir / "rho.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
+    """One row per run: mean over seeds of each summary metric, with its fidelity and n."""
+    rows = []
+    for d in run_dirs:
+        _, m = _read(Path(d))
+        r = m.iloc[0]
+        agg = m[m.seed == "all"].set_index("metric").value
+        per = m[m.seed != "all"]
+        row = {"run": str(d), "bench": r.bench, "dataset": r.dataset, "acc_metric": r.acc_metric,
+               "fidelity": int(r.fidelity), "selector": r.selector, "seeds": per.seed.nunique(),
+               "n_archs": int(per.n_archs.iloc[0])}
+        for name in SUMMARY_METRICS:
+            row[name] = agg.get(f"{name}_mean", np.nan)
+        first = per[per.seed == per.seed.iloc[0]].set_index("metric").value
+        row["spearman_ci"] = (f"[{first['spearman_ci_low']:.3f}, {first['spearman_ci_high']:.3f}]"
+                              if "spearman_ci_low" in first else "")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def report(run_dirs: list[str | Path], out: str | Path) -> list[Path]:
+    """Per-run plots, plus summary.csv, summary.md and rho_compare.png in ``out``."""
+    if not run_dirs:
+        raise BenchsuiteError("report needs at least one run folder")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = summarize(run_dirs)
+    written = [p for d in run_dirs for p in plot_run(d)]
+    table.to_csv(out / "summary.csv", index=False)
+    md = ["| selector | bench | dataset | acc | epochs | n | seeds | ρ | ρ CI (seed 1) | τ | top-10 acc | regret |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        md.append(f"| {r.selector} | {r.bench} | {r.dataset} | {r.acc_metric} | {r.fidelity} | {r.n_archs} | "
+                  f"{r.seeds} | {r.spearman:.3f} | {r.spearman_ci} | {r.kendall:.3f} | {r.top10_acc:.2f} | "
+                  f"{r.regret:.2f} |")
+    (out / "summary.md").write_text("\n".join(md) + "\n")
+    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(table) + 2), 3.5))
+    labels = [f"{r.selector}\n{r.dataset}" for r in table.itertuples()]
+    ax.bar(range(len(table)), table.spearman)
+    ax.set_xticks(range(len(table)), labels, fontsize=7)
+    ax.set_ylabel("Spearman ρ (mean over seeds)")
+    fig.tight_layout()
+    fig.savefig(out / "rho_compare.png", dpi=120)
+    plt.close(fig)
+    return written + [out / "summary.csv", out / "summary.md", out / "rho_compare.png"]

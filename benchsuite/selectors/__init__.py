@@ -1,0 +1,1 @@
+"""Architecture selectors. Built-ins are registered lazily in ``registry.py``."""

@@ -1,0 +1,64 @@
+"""Selector: scores architectures, higher = better. One required method, optional hooks."""
+from __future__ import annotations
+
+import abc
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass
+class Context:
+    """What the runner hands a selector. Selectors never see true accuracy, except a learned
+    selector's explicit labelled budget (``labelled``), which the runner excludes from metrics."""
+
+    space: str                      # "nb201" | "nb101"
+    dataset: str                    # the benchmark dataset being ranked on
+    seed: int = 0
+    device: str = "cpu"
+    data_dir: str | None = None
+    cache_dir: str | None = None
+    labelled: dict[str, float] = field(default_factory=dict)
+
+
+class Selector(abc.ABC):
+    """Base class. Hyperparameters are keyword-only ``__init__`` arguments; ``hparams()`` reads
+    them back so every result records them.
+
+    ``needs`` tells the runner what to prepare: ``"images"``, ``"supernet"``, ``"labels"``.
+    ``spaces`` lists the search spaces the selector can score.
+    """
+
+    name: ClassVar[str] = ""
+    needs: ClassVar[frozenset[str]] = frozenset()
+    spaces: ClassVar[frozenset[str]] = frozenset({"nb201", "nb101"})
+
+    def __init__(self, *, seed: int = 0) -> None:
+        self.seed = seed
+
+    def hparams(self) -> dict[str, Any]:
+        """Keyword-only constructor arguments and their current values."""
+        out = {}
+        for klass in type(self).__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.kind is p.KEYWORD_ONLY and p.name not in out:
+                    out[p.name] = getattr(self, p.name, p.default)
+        return dict(sorted(out.items()))
+
+    @abc.abstractmethod
+    def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
+        """One float per arch, higher = better; NaN marks an arch that could not be scored."""
+
+    def labelled_budget(self) -> int:
+        """How many benchmarked archs the selector wants labelled (excluded from metrics)."""
+        return 0
+
+    def derive(self, ctx: Context) -> str | None:
+        """Weight-sharing selectors: the architecture they would pick; others: None."""
+        return None

@@ -1,0 +1,142 @@
+"""NAS-Bench-201 cell space: string format, official enumeration order, canonical form, costs.
+
+A cell is a DAG on 4 nodes; node j sums one op applied to each earlier node i, written as
+``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``. Edge order below is that string order.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+from functools import lru_cache
+
+OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+# (target node, source node) of the 6 edges, in string order.
+EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+NUM_ARCHS = len(OPS) ** len(EDGES)  # 15,625
+NUM_UNIQUE = 6466  # NAS-Bench-201 paper, Sec. 2.1; checked by tests against canonical()
+# NAS-Bench-201 shuffled its enumeration with this seed; row i of the official tables is
+# all_archs()[i] (AutoDL-Projects, exps/NAS-Bench-201/main.py: generate_meta_info).
+_OFFICIAL_SHUFFLE_SEED = 88
+
+
+def format_arch(ops: tuple[str, ...] | list[str]) -> str:
+    """Six op names (edge order) -> arch string."""
+    if len(ops) != 6:
+        raise ValueError(f"an NB201 cell has 6 edges, got {len(ops)} ops: {ops!r}")
+    for op in ops:
+        if op not in OPS:
+            raise ValueError(f"unknown NB201 op {op!r} in {ops!r}; ops are {', '.join(OPS)}")
+    o = ops
+    return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
+
+
+def parse_arch(arch: str) -> tuple[str, ...]:
+    """Arch string -> six op names in edge order. Raises ValueError naming what is wrong."""
+    if not isinstance(arch, str):
+        raise ValueError(f"NB201 arch must be a string, got {type(arch).__name__}: {arch!r}")
+    nodes = arch.split("+")
+    if len(nodes) != 3:
+        raise ValueError(f"malformed NB201 arch {arch!r}: expected 3 nodes joined by '+', got {len(nodes)}")
+    ops: list[str] = []
+    for j, node in enumerate(nodes, start=1):
+        if not (node.startswith("|") and node.endswith("|")) or len(node) < 2:
+            raise ValueError(f"malformed NB201 arch {arch!r}: node {j} {node!r} must be wrapped in '|'")
+        items = node[1:-1].split("|")
+        if len(items) != j:
+            raise ValueError(f"malformed NB201 arch {arch!r}: node {j} needs {j} inputs, got {len(items)}")
+        for i, item in enumerate(items):
+            op, sep, src = item.partition("~")
+            if not sep or src != str(i):
+                raise ValueError(f"malformed NB201 arch {arch!r}: edge {item!r} of node {j} should be 'op~{i}'")
+            if op not in OPS:
+                raise ValueError(f"malformed NB201 arch {arch!r}: unknown op {op!r}; ops are {', '.join(OPS)}")
+            ops.append(op)
+    return tuple(ops)
+
+
+@lru_cache(maxsize=1)
+def _all_archs() -> tuple[str, ...]:
+    archs = [format_arch(c) for c in itertools.product(OPS, repeat=len(EDGES))]
+    random.Random(_OFFICIAL_SHUFFLE_SEED).shuffle(archs)
+    return tuple(archs)
+
+
+def all_archs() -> list[str]:
+    """All 15,625 cells in official NAS-Bench-201 index order."""
+    return list(_all_archs())
+
+
+@lru_cache(maxsize=1)
+def _index_map() -> dict[str, int]:
+    return {a: i for i, a in enumerate(_all_archs())}
+
+
+def arch_index(arch: str) -> int:
+    """Official NB201 index of a cell (validates the string)."""
+    parse_arch(arch)
+    return _index_map()[arch]
+
+
+def canonical(arch: str) -> str:
+    """Isomorphism-invariant form, equal for cells that compute the same function.
+
+    Follows NB201's own rule (``Structure.to_unique_str(consider_zero=True)``): a skip passes its
+    input's form through, ``none`` or a zero input gives zero, other ops wrap their input, and a
+    node's inputs are sorted before joining, so edge order does not matter. Yields NUM_UNIQUE forms.
+    """
+    ops = parse_arch(arch)
+    nodes = ["0"]
+    k = 0
+    for j in range(1, 4):
+        terms = []
+        for i in range(j):
+            op, src = ops[k], nodes[i]
+            k += 1
+            if op == "none" or src == "#":
+                terms.append("#")
+            elif op == "skip_connect":
+                terms.append(src)
+            else:
+                terms.append(f"({src})@{op}")
+        nodes.append("+".join(sorted(terms)))
+    return nodes[3]
+
+
+# ----------------------------------------------------------------------------- cost model
+# Closed-form parameter and FLOP counts of the NAS-Bench-201 network (AutoDL TinyNetwork):
+# stem conv3x3+BN, 3 stages of N cells at C/2C/4C with ResNet basic blocks between them,
+# final BN+ReLU, global pool, linear head. Ops are ReLU-Conv-BN with affine BN; pooling and skip
+# have no weights inside a cell (stride 1, equal channels). Tests check params against the table.
+
+def _cell_costs(ops: tuple[str, ...], c: int, hw: int) -> tuple[int, int]:
+    params = flops = 0
+    for op in ops:
+        k = {"nor_conv_3x3": 3, "nor_conv_1x1": 1}.get(op)
+        if k:
+            params += k * k * c * c + 2 * c
+            flops += k * k * c * c * hw * hw
+    return params, flops
+
+
+def _reduction_costs(c_in: int, c_out: int, hw_out: int) -> tuple[int, int]:
+    # ReLU-Conv3x3(stride 2)-BN, ReLU-Conv3x3-BN, shortcut AvgPool2x2 + Conv1x1 (no BN).
+    params = 9 * c_in * c_out + 2 * c_out + 9 * c_out * c_out + 2 * c_out + c_in * c_out
+    flops = (9 * c_in * c_out + 9 * c_out * c_out + c_in * c_out) * hw_out * hw_out
+    return params, flops
+
+
+def costs(arch: str, *, C: int = 16, N: int = 5, num_classes: int = 10, resolution: int = 32) -> dict[str, float]:
+    """Parameters (millions) and FLOPs (millions of multiply-accumulates of conv/linear layers)."""
+    ops = parse_arch(arch)
+    params = 27 * C + 2 * C  # stem conv + BN
+    flops = 27 * C * resolution * resolution
+    c, hw = C, resolution
+    for stage in range(3):
+        if stage:
+            p, f = _reduction_costs(c, 2 * c, hw // 2)
+            params, flops, c, hw = params + p, flops + f, 2 * c, hw // 2
+        p, f = _cell_costs(ops, c, hw)
+        params, flops = params + N * p, flops + N * f
+    params += 2 * c + c * num_classes + num_classes  # last BN + classifier
+    flops += c * num_classes
+    return {"params_m": params / 1e6, "flops_m": flops / 1e6}

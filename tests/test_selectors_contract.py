@@ -1,0 +1,70 @@
+"""Contract every registered selector must meet (third-party ones included, via entry points)."""
+import inspect
+
+import numpy as np
+import pytest
+
+from benchsuite import get_selector, list_selectors
+from benchsuite.benchmarks.nb101 import NB101
+from benchsuite.selectors.base import Context, Selector
+from benchsuite.selectors.registry import SELECTORS
+from benchsuite.spaces import nb201
+
+NB201_ARCHS = nb201.all_archs()[:12]
+
+
+@pytest.fixture(scope="module")
+def nb101_archs():
+    return NB101().archs("cifar10")[:8]
+
+
+@pytest.mark.parametrize("name", list_selectors())
+def test_selector_contract(name, nb101_archs):
+    cls = SELECTORS.get(name)
+    assert issubclass(cls, Selector)
+    init = inspect.signature(cls.__init__).parameters
+    assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for n, p in init.items() if n != "self"), \
+        "hyperparameters must be keyword-only"
+    sel = get_selector(name, seed=1)
+    hp = sel.hparams()
+    assert hp["seed"] == 1
+    for space, archs in (("nb201", NB201_ARCHS), ("nb101", nb101_archs)):
+        if space not in cls.spaces:
+            continue
+        ctx = Context(space=space, dataset="cifar10", seed=1)
+        s = sel.score(archs, ctx)
+        assert isinstance(s, np.ndarray) and s.shape == (len(archs),)
+        assert not np.isinf(s).any()
+        again = get_selector(name, seed=1).score(archs, ctx)
+        np.testing.assert_array_equal(s, again)  # reproducible to the seed
+        # Scoring a subset gives the same scores: no hidden dependence on batch composition.
+        np.testing.assert_array_equal(get_selector(name, seed=1).score(archs[:3], ctx), s[:3])
+
+
+def test_params_selector_counts_parameters():
+    sel = get_selector("params")
+    ctx = Context(space="nb201", dataset="cifar10")
+    big = nb201.format_arch(["nor_conv_3x3"] * 6)
+    small = nb201.format_arch(["none"] * 6)
+    s = sel.score([big, small], ctx)
+    assert s[0] > s[1] and s[0] == pytest.approx(nb201.costs(big)["params_m"])
+
+
+def test_flops_selector_prefers_conv3x3():
+    sel = get_selector("flops")
+    ctx = Context(space="nb201", dataset="cifar10")
+    a = nb201.format_arch(["nor_conv_3x3"] + ["none"] * 5)
+    b = nb201.format_arch(["nor_conv_1x1"] + ["none"] * 5)
+    s = sel.score([a, b], ctx)
+    assert s[0] > s[1]
+
+
+def test_random_selector_depends_on_seed():
+    ctx = Context(space="nb201", dataset="cifar10")
+    assert not np.array_equal(get_selector("random", seed=0).score(NB201_ARCHS, ctx),
+                              get_selector("random", seed=1).score(NB201_ARCHS, ctx))
+
+
+def test_positional_hyperparameters_are_rejected():
+    with pytest.raises(TypeError):
+        SELECTORS.get("params")(0)
