@@ -46,7 +46,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     plt.close(fig)
 
     per = m[m.seed != "all"].pivot_table(index="seed", columns="metric", values="value")
-    fig, ax = plt.subplots(figsize=(max(3, 0.6 * len(per) + 2), 3.5))
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.6 * len(per) + 2), 3.5))
     x = np.arange(len(per))
     rho = per["spearman"].to_numpy()
     if "spearman_ci_low" in per:
@@ -60,7 +60,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     ax.set_xlabel("seed")
     ax.set_ylabel("Spearman ρ")
     n = int(m[m.seed != "all"].n_archs.iloc[0])
-    ax.set_title(f"{_title(m)}, n={n}", fontsize=8)
+    ax.set_title(f"{_title(m)}\nn={n} archs per seed", fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
     paths.append(run_dir / "rho.png")
