@@ -26,7 +26,7 @@ class RunConfig:
     hparams: dict[str, Any] = field(default_factory=dict)
     data_dir: str | None = None
     nb201_pth: str | None = None
-    chunk: int = 256                  # archs scored between two flushes of scores.csv
+    chunk: int = 32                   # archs scored between two flushes of scores.csv (resume granularity)
     n_boot: int = 1000                # bootstrap resamples for the rho/tau CIs
     plots: bool = True
 

@@ -35,6 +35,9 @@ class Selector(abc.ABC):
     name: ClassVar[str] = ""
     needs: ClassVar[frozenset[str]] = frozenset()
     spaces: ClassVar[frozenset[str]] = frozenset({"nb201", "nb101"})
+    uses_torch: ClassVar[bool] = True
+    # Small settings under which the contract tests can run the selector in seconds.
+    fast_hparams: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed
@@ -58,6 +61,10 @@ class Selector(abc.ABC):
     def labelled_budget(self) -> int:
         """How many benchmarked archs the selector wants labelled (excluded from metrics)."""
         return 0
+
+    def report(self) -> dict[str, Any]:
+        """Anything the selector learned that a reader should see (recorded in run.json)."""
+        return {}
 
     def derive(self, ctx: Context) -> str | None:
         """Weight-sharing selectors: the architecture they would pick; others: None."""

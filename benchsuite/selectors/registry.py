@@ -9,5 +9,9 @@ for _name, _target in {
     "random": "benchsuite.selectors.baselines:RandomSelector",
     "params": "benchsuite.selectors.baselines:ParamsSelector",
     "flops": "benchsuite.selectors.baselines:FlopsSelector",
+    **{p: f"benchsuite.selectors.zero_cost:{p.title().replace('_', '')}Selector"
+       for p in ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacov", "naswot", "zico")},
+    "eproxy": "benchsuite.selectors.eproxy:EproxySelector",
+    "eproxy-dps": "benchsuite.selectors.eproxy:EproxyDPSSelector",
 }.items():
     SELECTORS.register(_name, _target)

@@ -190,3 +190,10 @@ def costs(arch: str, **kwargs) -> dict[str, float]:
 def canonical(arch: str) -> str:
     """Isomorphism-invariant key of an arch string: its NB101 hash."""
     return cell_hash(parse_cell(arch))
+
+
+def build_network(arch: str, **kwargs):
+    """The torch NAS-Bench-101 network of a cell (imports torch only when called)."""
+    from .nb101_net import build_network as _build
+
+    return _build(arch, **kwargs)

@@ -1,0 +1,65 @@
+"""Time the zero-cost proxies against one plain forward+backward of the same network.
+
+    BENCHSUITE_DATA=../shared/data python benchmarks/perf_proxies.py [--archs 10] [--device cpu]
+
+Prints, per proxy and for all eight together (shared passes), the mean time per cell and its
+ratio to one fwd+bwd (batch 64, CE loss) of the same cell; the target is all eight <= 3.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchsuite.data.images import load_images, proxy_batch
+from benchsuite.selectors.proxy_measures import PROXIES, compute
+from benchsuite.spaces import nb201
+
+
+def _time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t) / repeats
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--archs", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    a = ap.parse_args()
+    x, y = proxy_batch(load_images("cifar10"), 64, 0)
+    x, y = x.to(a.device), y.to(a.device)
+    rng = np.random.default_rng(0)
+    archs = [nb201.all_archs()[i] for i in rng.choice(15625, a.archs, replace=False)]
+    rows = {name: [] for name in (*PROXIES, "all eight", "fwd+bwd")}
+    for arch in archs:
+        def build(bn, arch=arch):
+            return nb201.build_network(arch, bn=bn)
+
+        net = build(True).to(a.device).train()
+
+        def plain(net=net):
+            net.zero_grad()
+            F.cross_entropy(net(x), y).backward()
+
+        rows["fwd+bwd"].append(_time(plain, a.repeats))
+        for name in PROXIES:
+            rows[name].append(_time(lambda name=name: compute(build, x, y, [name], seed=0, device=a.device),
+                                    a.repeats))
+        rows["all eight"].append(_time(lambda: compute(build, x, y, PROXIES, seed=0, device=a.device), a.repeats))
+    base = np.mean(rows["fwd+bwd"])
+    print(f"device={a.device} threads={torch.get_num_threads()} cells={a.archs} batch=64")
+    print(f"{'':12} {'s/cell':>8} {'x fwd+bwd':>10}")
+    for name, ts in rows.items():
+        print(f"{name:12} {np.mean(ts):8.3f} {np.mean(ts) / base:10.2f}")
+    print(f"sum of separate proxies: {sum(np.mean(rows[p]) for p in PROXIES) / base:.2f} x fwd+bwd")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Image data for selectors that run networks: CIFAR loaders and torch-only transforms."""

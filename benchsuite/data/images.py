@@ -1,0 +1,145 @@
+"""CIFAR-10/100 images: the full python batches when given, else the verified subset in the bundle.
+
+The python batches are pickles. They are checked against the published MD5s (the values CIFAR's
+authors and torchvision publish) before anything is read, and then read with an unpickler that
+only admits numpy array reconstruction, so a tampered file can neither pass nor run code.
+Transforms (normalisation, pad-4 random crop, horizontal flip) are done in torch, seeded.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..benchmarks import sources
+from ..errors import ChecksumError, DataNotFoundError
+
+CIFAR10_BATCHES = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f", "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751", "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb", "test_batch": "40351d587109b95175f43aff81a1287e",
+}
+CIFAR100_BATCHES = {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc"}
+_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+# zero-cost-nas normalises CIFAR with these (foresight/dataset.py); the published proxy numbers use them.
+MEAN_STD = {"cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+            "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))}
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
+
+_ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch")
+        return super().find_class(module, name)
+
+
+@dataclass
+class ImageSet:
+    x_train: np.ndarray  # uint8 NHWC
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    name: str
+    source: str
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_batch(path: Path, md5: str) -> dict:
+    digest = _md5(path)
+    if digest != md5:
+        raise ChecksumError(f"{path}: MD5 {digest} is not the published {md5}; refusing to unpickle it")
+    raw = _ArrayOnlyUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in raw.items()}
+
+
+def load_python_batches(name: str, folder: str | os.PathLike, checksums: dict[str, str] | None = None) -> ImageSet:
+    """Full CIFAR from the official python batches (``cifar-10-batches-py`` or its parent)."""
+    folder = Path(folder)
+    if (folder / _FOLDERS[name]).is_dir():
+        folder = folder / _FOLDERS[name]
+    sums = checksums or (CIFAR10_BATCHES if name == "cifar10" else CIFAR100_BATCHES)
+    missing = [f for f in sums if not (folder / f).is_file()]
+    if missing:
+        raise DataNotFoundError(f"{folder} lacks the {name} python batches {', '.join(missing)}")
+    label_key = "labels" if name == "cifar10" else "fine_labels"
+    parts = {f: _read_batch(folder / f, md5) for f, md5 in sums.items()}
+    test_names = [f for f in sums if "test" in f]
+    train_names = [f for f in sums if f not in test_names]
+
+    def stack(names):
+        x = np.concatenate([parts[f]["data"] for f in names]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        y = np.concatenate([np.asarray(parts[f][label_key]) for f in names])
+        return np.ascontiguousarray(x, dtype=np.uint8), y.astype(np.int64)
+
+    xtr, ytr = stack(train_names)
+    xte, yte = stack(test_names)
+    return ImageSet(xtr, ytr, xte, yte, name, f"python batches in {folder}")
+
+
+def load_images(name: str = "cifar10", *, data_dir=None, cifar_dir=None) -> ImageSet:
+    """Full CIFAR when ``cifar_dir`` (or ``$BENCHSUITE_CIFAR_DIR``) is given, else the bundle subset."""
+    if name not in _FOLDERS:
+        raise DataNotFoundError(f"no image data for {name!r}; known: {', '.join(_FOLDERS)}")
+    cifar_dir = cifar_dir or os.environ.get("BENCHSUITE_CIFAR_DIR")
+    if cifar_dir:
+        return load_python_batches(name, cifar_dir)
+    rel = f"images/{name}_subset.npz"
+    path = sources.locate(rel, data_dir)
+    with np.load(path, allow_pickle=False) as d:
+        return ImageSet(d["x_train"], d["y_train"].astype(np.int64), d["x_test"], d["y_test"].astype(np.int64),
+                        name, rel)
+
+
+def to_tensor(x_uint8: np.ndarray, name: str = "cifar10"):
+    """uint8 NHWC -> normalised float NCHW tensor."""
+    import torch
+
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in MEAN_STD[name])
+    x = torch.from_numpy(np.ascontiguousarray(x_uint8)).permute(0, 3, 1, 2).float().div_(255)
+    return (x - mean) / std
+
+
+def augment(x, generator):
+    """Pad-4 random crop and horizontal flip (the CIFAR training transform), one draw per image."""
+    import torch
+    import torch.nn.functional as F
+
+    n = x.shape[0]
+    padded = F.pad(x, (4, 4, 4, 4))
+    dx = torch.randint(0, 9, (n,), generator=generator)
+    dy = torch.randint(0, 9, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    out = torch.empty_like(x)
+    for i in range(n):
+        img = padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
+        out[i] = img.flip(-1) if flip[i] else img
+    return out
+
+
+def proxy_batch(images: ImageSet, batch_size: int, seed: int, *, train_transform: bool = True):
+    """A seeded batch of training images (and labels) as torch tensors, same for every arch."""
+    import torch
+
+    if batch_size > len(images.x_train):
+        raise DataNotFoundError(f"batch of {batch_size} asked from {len(images.x_train)} images ({images.source})")
+    idx = np.random.default_rng(seed).choice(len(images.x_train), batch_size, replace=False)
+    x = to_tensor(images.x_train[idx], images.name)
+    if train_transform:
+        x = augment(x, torch.Generator().manual_seed(seed))
+    return x, torch.from_numpy(images.y_train[idx])

@@ -1,0 +1,198 @@
+"""Eproxy (``eproxy``) and Eproxy with Discrete Proxy Search (``eproxy-dps``).
+
+``eproxy`` scores a cell by minus the final loss of ``eproxy_model.final_loss`` under the
+published setting. ``eproxy-dps`` first runs the reference's evolutionary search over Eproxy's own
+settings (learning rate, MACs weight α, number of branches and, per branch, target patterns,
+head/barrier kernels, channels and target level, plus the initialisers), judging each setting by
+Spearman ρ on a few labelled cells the runner hands over (``labelled_budget``; the runner leaves
+them out of every metric), then scores with the best setting found.
+"""
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from ..data.images import load_images, proxy_batch
+from ..spaces import get_space
+from . import eproxy_model as em
+from .base import Context, Selector
+from .proxy_cache import ProxyCache, score_with_cache
+from .registry import SELECTORS
+from .zero_cost import _IMAGES, _network_kwargs
+
+VERSION = 1
+
+
+@SELECTORS.register("eproxy")
+class EproxySelector(Selector):
+    """Minus Eproxy's final regression loss (lower loss = better cell)."""
+
+    name = "eproxy"
+    fast_hparams = {"C": 4, "N": 1, "batch_size": 4, "iters": 2}
+
+    def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 16, iters: int = 10,
+                 C: int | None = None, N: int | None = None, cifar_dir: str | None = None) -> None:
+        super().__init__(seed=seed)
+        self.device, self.batch_size, self.iters = device, batch_size, iters
+        self.C, self.N, self.cifar_dir = C, N, cifar_dir
+        self._x = None
+
+    def setting(self, ctx: Context) -> em.Setting:
+        return em.Setting(**{**em.DEFAULT.__dict__, "iters": self.iters})
+
+    def _batch(self, ctx: Context):
+        if self._x is None:
+            images = load_images(_IMAGES[ctx.dataset], data_dir=ctx.data_dir, cifar_dir=self.cifar_dir)
+            self._x = proxy_batch(images, self.batch_size, self.seed, train_transform=False)[0].to(self.device)
+            self._source = images.source
+        return self._x
+
+    def losses(self, archs: Sequence[str], ctx: Context, setting: em.Setting) -> np.ndarray:
+        import torch
+
+        space = get_space(ctx.space)
+        x = self._batch(ctx)
+        net_kw = _network_kwargs(ctx.space, self.C, self.N)
+        max_macs = max(space.costs(a, **_cost_kw(ctx.space, net_kw))["flops_m"] for a in _largest(ctx.space, archs))
+        cache = ProxyCache(ctx.space, {"method": "eproxy", "setting": setting.key(), "seed": self.seed,
+                                       "batch": self.batch_size, "images": self._source, "net": net_kw,
+                                       "version": VERSION}, root=ctx.cache_dir)
+
+        def compute_cell(rep: str) -> dict[str, float]:
+            torch.manual_seed(self.seed)
+            net = space.build_network(rep, **net_kw).to(self.device)
+            frac = space.costs(rep, **_cost_kw(ctx.space, net_kw))["flops_m"] / max_macs
+            return {"loss": em.final_loss(net, x, setting, macs_fraction=frac)}
+
+        out = score_with_cache(archs, ctx, cache, "loss", compute_cell)
+        self.cache_stats = (cache.hits, cache.misses)
+        return out
+
+    def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
+        return -self.losses(archs, ctx, self.setting(ctx))
+
+
+def _cost_kw(space: str, net_kw: dict) -> dict:
+    return {k: v for k, v in net_kw.items() if k in ("C", "N", "stem_channels", "cells_per_stack")}
+
+
+def _largest(space: str, archs: Sequence[str]) -> list[str]:
+    """The cell with the most MACs in the space (NB201: all 3x3 convs); NB101: the scored cells."""
+    if space == "nb201":
+        from ..spaces import nb201
+
+        return [nb201.format_arch(["nor_conv_3x3"] * 6)]
+    return list(archs)
+
+
+# ------------------------------------------------------------------------------------ DPS
+def random_setting(rng: random.Random, iters: int) -> tuple[em.Setting, int]:
+    """A random genome: three branch genes (the first ``n`` are used) and global genes."""
+    branches = tuple(
+        em.Branch(features=tuple(f for f in em.FEATURES if rng.random() > 0.8),
+                  head_kernel=rng.choice(em.KERNELS), barrier_kernel=rng.choice(em.KERNELS),
+                  head_channels=rng.choice(em.CHANNELS), barrier_channels=rng.choice(em.CHANNELS),
+                  level=rng.choice(em.LEVELS))
+        for _ in range(3))
+    n = rng.choice((1, 2, 3))
+    return em.Setting(branches=branches, lr=rng.choice(em.LRS), alpha=rng.choice(em.ALPHAS),
+                      init_net=rng.choice(em.INITS[1:]), init_barrier=rng.choice(em.INITS[1:]), iters=iters), n
+
+
+def mutate(genome: tuple[em.Setting, int], rng: random.Random, ratio: float = 0.2) -> tuple[em.Setting, int]:
+    s, n = genome
+
+    def flip(value, choices):
+        return rng.choice(choices) if rng.random() < ratio else value
+
+    branches = []
+    for b in s.branches:
+        feats = tuple(f for f in em.FEATURES if (f in b.features) != (rng.random() < ratio))
+        branches.append(em.Branch(features=feats, head_kernel=flip(b.head_kernel, em.KERNELS),
+                                  barrier_kernel=flip(b.barrier_kernel, em.KERNELS),
+                                  head_channels=flip(b.head_channels, em.CHANNELS),
+                                  barrier_channels=flip(b.barrier_channels, em.CHANNELS),
+                                  level=flip(b.level, em.LEVELS)))
+    new = em.Setting(branches=tuple(branches), lr=flip(s.lr, em.LRS), alpha=flip(s.alpha, em.ALPHAS),
+                     init_net=flip(s.init_net, em.INITS[1:]), init_barrier=flip(s.init_barrier, em.INITS[1:]),
+                     iters=s.iters)
+    return new, flip(n, (1, 2, 3))
+
+
+def used(genome: tuple[em.Setting, int]) -> em.Setting:
+    s, n = genome
+    return em.Setting(**{**s.__dict__, "branches": s.branches[:n]})
+
+
+def dps_search(fitness, *, evals: int, population: int, tournament: int, seed: int, iters: int):
+    """Regularised evolution as in the reference Explorer: ``population`` genomes (the published
+    setting, then random ones), then each new genome mutates the best of ``tournament`` drawn from
+    the last ``population``. Fitness is Spearman ρ on the labelled cells (NaN counts as -1)."""
+    rng = random.Random(seed)
+    history: list[tuple[float, tuple[em.Setting, int]]] = []
+    published = (em.Setting(**{**em.DEFAULT.__dict__, "iters": iters}), len(em.DEFAULT.branches))
+    for i in range(evals):
+        if i == 0:  # start from the published setting, so the search can only improve on it
+            genome = published
+        elif i < population:
+            genome = random_setting(rng, iters)
+        else:
+            parent = max(rng.sample(history[-population:], tournament), key=lambda t: t[0])[1]
+            genome = mutate(parent, rng)
+        rho = fitness(used(genome))
+        history.append((rho if rho == rho else -1.0, genome))
+    best_rho, best = max(history, key=lambda t: t[0])
+    return used(best), best_rho, history
+
+
+@SELECTORS.register("eproxy-dps")
+class EproxyDPSSelector(EproxySelector):
+    """Eproxy with its settings found by Discrete Proxy Search on ``fit_archs`` labelled cells."""
+
+    name = "eproxy-dps"
+    needs = frozenset({"labels"})
+    fast_hparams = {"C": 4, "N": 1, "batch_size": 4, "iters": 2, "fit_archs": 4, "evals": 3, "population": 2,
+                    "tournament": 1}
+
+    def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 16, iters: int = 10,
+                 C: int | None = None, N: int | None = None, cifar_dir: str | None = None, fit_archs: int = 20,
+                 evals: int = 200, population: int = 40, tournament: int = 10) -> None:
+        super().__init__(seed=seed, device=device, batch_size=batch_size, iters=iters, C=C, N=N,
+                         cifar_dir=cifar_dir)
+        self.fit_archs, self.evals, self.population, self.tournament = fit_archs, evals, population, tournament
+        self._best: em.Setting | None = None
+        self.search_report: dict[str, Any] = {}
+
+    def labelled_budget(self) -> int:
+        return self.fit_archs
+
+    def setting(self, ctx: Context) -> em.Setting:
+        if self._best is not None:
+            return self._best
+        if len(ctx.labelled) < 3:
+            raise ValueError(f"eproxy-dps needs labelled cells to search on, got {len(ctx.labelled)}")
+        archs = sorted(ctx.labelled)
+        accs = np.array([ctx.labelled[a] for a in archs])
+
+        def fitness(setting: em.Setting) -> float:
+            loss = self.losses(archs, ctx, setting)
+            ok = np.isfinite(loss)
+            if ok.sum() < 3:
+                return float("nan")
+            return float(stats.spearmanr(-loss[ok], accs[ok]).statistic)
+
+        best, rho, history = dps_search(fitness, evals=self.evals, population=self.population,
+                                        tournament=self.tournament, seed=self.seed, iters=self.iters)
+        self._best = best
+        self.search_report = {"best_setting": json.loads(best.key()), "best_fit_spearman": rho,
+                              "fit_cells": len(archs), "evaluated_settings": len(history),
+                              "published_setting_fit_spearman": history[0][0]}
+        return best
+
+    def report(self) -> dict[str, Any]:
+        return self.search_report

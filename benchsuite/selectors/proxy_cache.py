@@ -1,0 +1,83 @@
+"""On-disk cache of proxy values, keyed by (space, canonical cell, seed, batch, version).
+
+One append-only JSON-lines file per (space, seed, batch config, code version); each line holds
+every proxy value computed for one canonical cell. Appending is safe under interruption: a
+truncated last line is ignored on reading.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..benchmarks.sources import cache_dir
+
+
+class ProxyCache:
+    def __init__(self, space: str, key: dict, root: str | os.PathLike | None = None):
+        blob = json.dumps({"space": space, **key}, sort_keys=True)
+        name = hashlib.sha256(blob.encode()).hexdigest()[:20]
+        folder = Path(root) if root else cache_dir() / "proxies"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{space}-{name}.jsonl"
+        self.key = blob
+        self.values: dict[str, dict[str, float]] = {}
+        self.hits = self.misses = 0
+        if self.path.is_file():
+            for line in self.path.read_text().splitlines()[1:]:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by an interruption
+                self.values.setdefault(rec["cell"], {}).update(rec["values"])
+        else:
+            self.path.write_text(blob + "\n")
+
+    def get(self, cell: str, names: set[str]) -> dict[str, float] | None:
+        have = self.values.get(cell)
+        if have is not None and names <= set(have):
+            self.hits += 1
+            return {n: have[n] for n in names}
+        self.misses += 1
+        return None
+
+    def put(self, cell: str, values: dict[str, float]) -> None:
+        self.values.setdefault(cell, {}).update(values)
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"cell": cell, "values": values}) + "\n")
+
+
+def score_with_cache(archs, ctx, cache: ProxyCache, wanted: str, compute_cell) -> np.ndarray:
+    """Score each arch via its canonical cell: served from ``cache`` when present, else
+    ``compute_cell(representative_arch) -> {name: value}`` is run once per canonical cell and
+    stored. The representative of an NB201 class is its first cell in official index order, so a
+    cell's score never depends on which other cells are scored with it."""
+    from ..spaces import get_space
+
+    space = get_space(ctx.space)
+    out = np.empty(len(archs))
+    for i, arch in enumerate(archs):
+        cell = space.canonical(arch)
+        values = cache.get(cell, {wanted})
+        if values is None:
+            rep = nb201_representatives()[cell] if ctx.space == "nb201" else arch
+            values = compute_cell(rep)
+            cache.put(cell, values)
+        out[i] = values[wanted]
+    return out
+
+
+_REPS: dict[str, str] = {}
+
+
+def nb201_representatives() -> dict[str, str]:
+    """canonical form -> the first cell (official index order) that has it."""
+    if not _REPS:
+        from ..spaces import nb201
+
+        for a in nb201.all_archs():
+            _REPS.setdefault(nb201.canonical(a), a)
+    return _REPS

@@ -1,0 +1,159 @@
+"""The eight zero-cost proxies, computed together from as few passes as their references allow.
+
+Faithful to SamsungLabs/zero-cost-nas (and the NASWOT / ZiCo references) on one network
+initialisation and one seeded batch, network in train mode (batch-statistics BN):
+
+- one shared forward on the batch feeds grad_norm, snip, fisher, grasp, jacov and naswot:
+  the CE gradients of all conv/linear weights and conv/linear outputs (grad_norm = Σ‖g‖,
+  snip = Σ|w·g|, fisher = Σ_k ½·mean_n(Σ_hw a·∂L/∂a)² broadcast over the channel's weights),
+  a Hessian-gradient product on the same graph (grasp = Σ −w·Hg), the input gradient of Σ logits
+  (jacov = −Σ log(λ+k) + 1/(λ+k) over the eigenvalues of its correlation matrix, k = 1e-5), and
+  forward hooks on every ReLU input (naswot = log|det K|, K the Hamming-agreement kernel);
+  reusing the forward is exact: every reference builds the same train-mode forward again;
+- zico: the batch split in two halves, a forward/backward per half (its reference's split),
+  Σ_layers log Σ mean|g| / std(g) over the halves;
+- synflow: a BN-free copy with the same weights, |w|, float64, an all-ones input of one image,
+  Σ|w·∂(Σ out)/∂w|.
+All values are "higher = better" as published; NaN marks a failure (e.g. a constant network).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PROXIES = ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacov", "naswot", "zico")
+SHARED = frozenset({"snip", "grasp", "fisher", "grad_norm", "jacov", "naswot"})
+VERSION = 1  # bump when any computation below changes: it keys the on-disk cache
+
+
+def _weighted_layers(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def _jacov(jac: torch.Tensor) -> float:
+    j = jac.reshape(jac.shape[0], -1).double().cpu().numpy()
+    with np.errstate(all="ignore"):
+        corr = np.corrcoef(j)
+    if not np.isfinite(corr).all():
+        return float("nan")
+    v = np.linalg.eigvalsh(corr)
+    k = 1e-5
+    return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
+
+
+def shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor, wanted: set[str]) -> dict[str, float]:
+    """One forward; the gradients each of ``wanted`` (a subset of SHARED) needs."""
+    out: dict[str, float] = {}
+    layers = _weighted_layers(net)
+    acts: dict[nn.Module, torch.Tensor] = {}  # keyed by layer: execution order differs from module order
+    hooks = []
+    n = x.shape[0]
+    kernel = torch.zeros(n, n, dtype=torch.float64, device=x.device)
+    if "fisher" in wanted:
+        hooks += [m.register_forward_hook(lambda m, _i, o: acts.__setitem__(m, o)) for m in layers]
+    if "naswot" in wanted:
+        def code(_m, inp, _o):
+            # K_ik = #units where i and k agree = c·cᵀ + (1-c)·(1-c)ᵀ = 2c·cᵀ - s_i - s_k + D, with
+            # one float32 matmul (exact: integer sums far below 2^24) instead of two.
+            c = (inp[0].detach().reshape(n, -1) > 0).float()
+            s = c.sum(1, dtype=torch.float64)
+            kernel.add_(2 * (c @ c.t()).double() - s[:, None] - s[None, :] + c.shape[1])
+
+        hooks += [m.register_forward_hook(code) for m in net.modules() if isinstance(m, nn.ReLU)]
+    need_x = bool({"jacov"} & wanted)
+    x = x.clone().requires_grad_(need_x)
+    try:
+        logits = net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    if "naswot" in wanted:
+        sign, logdet = torch.linalg.slogdet(kernel)
+        out["naswot"] = float(logdet) if sign != 0 else float("nan")
+    weights = [m.weight for m in layers]
+    grad_wanted = {"snip", "grasp", "fisher", "grad_norm"} & wanted
+    if grad_wanted:
+        loss = F.cross_entropy(logits, y)
+        outs = [acts[m] for m in layers] if acts else []
+        grads = torch.autograd.grad(loss, weights + outs, create_graph="grasp" in wanted, retain_graph=True)
+        gw, ga = grads[: len(weights)], grads[len(weights):]
+        if "grad_norm" in wanted:
+            out["grad_norm"] = float(sum(g.detach().norm() for g in gw))
+        if "snip" in wanted:
+            out["snip"] = float(sum((w.detach() * g.detach()).abs().sum() for w, g in zip(weights, gw)))
+        if "fisher" in wanted:
+            total = 0.0
+            for w, a, g in zip(weights, outs, ga):
+                prod = a.detach() * g.detach()
+                g_nk = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
+                per_channel = 0.5 * g_nk.pow(2).mean(0)
+                total += float(per_channel.sum()) * math.prod(w.shape[1:])
+            out["fisher"] = total
+        if "grasp" in wanted:
+            z = sum((g.detach() * g).sum() for g in gw)
+            hg = torch.autograd.grad(z, weights, retain_graph=need_x, allow_unused=True)
+            out["grasp"] = float(sum((-w.detach() * h).sum() for w, h in zip(weights, hg) if h is not None))
+    if "jacov" in wanted:
+        (jac,) = torch.autograd.grad(logits.sum(), x)
+        out["jacov"] = _jacov(jac)
+    return out
+
+
+def zico(net: nn.Module, x: torch.Tensor, y: torch.Tensor, splits: int = 2) -> float:
+    layers = _weighted_layers(net)
+    per_layer: list[list[torch.Tensor]] = [[] for _ in layers]
+    n = x.shape[0]
+    for sp in range(splits):
+        st, en = sp * n // splits, (sp + 1) * n // splits
+        loss = F.cross_entropy(net(x[st:en]), y[st:en])
+        grads = torch.autograd.grad(loss, [m.weight for m in layers])
+        for acc, g in zip(per_layer, grads):
+            acc.append(g.detach().reshape(-1).double())
+    score = 0.0
+    for gs in per_layer:
+        g = torch.stack(gs)
+        std = g.std(0, unbiased=False)
+        nz = std != 0
+        tmpsum = float((g.abs().mean(0)[nz] / std[nz]).sum())
+        if tmpsum != 0:
+            score += math.log(tmpsum)
+    return score
+
+
+def synflow(net_no_bn: nn.Module, shape: tuple[int, ...], device) -> float:
+    net = net_no_bn.double()
+    with torch.no_grad():
+        for p in net.state_dict().values():
+            p.abs_()
+    ones = torch.ones((1, *shape), dtype=torch.float64, device=device)
+    weights = [m.weight for m in _weighted_layers(net)]
+    grads = torch.autograd.grad(net(ones).sum(), weights, allow_unused=True)
+    return float(sum((w.detach() * g).abs().sum() for w, g in zip(weights, grads) if g is not None))
+
+
+def compute(build: Callable[..., nn.Module], x: torch.Tensor, y: torch.Tensor, names: Iterable[str], *,
+            seed: int, device: str = "cpu") -> dict[str, float]:
+    """All requested proxies for one architecture. ``build(bn=...)`` makes its network; every
+    proxy sees the same initial weights (seeded), as each reference copies one initialised net."""
+    names = set(names)
+    torch.manual_seed(seed)
+    net = build(bn=True).to(device).train()
+    init = {k: v.clone() for k, v in net.state_dict().items()}
+    x, y = x.to(device), y.to(device)
+    out: dict[str, float] = {}
+    if names & SHARED:
+        out.update(shared_pass(net, x, y, names & SHARED))
+    if "zico" in names:
+        net.load_state_dict(init)
+        out["zico"] = zico(net, x, y)
+    if "synflow" in names:
+        plain = build(bn=False).to(device).train()
+        missing = plain.load_state_dict(init, strict=False).missing_keys  # BN entries are dropped
+        assert not missing, f"BN-free copy lacks weights {missing[:3]}"
+        out["synflow"] = synflow(plain, tuple(x.shape[1:]), device)
+    return {k: (v if math.isfinite(v) else float("nan")) for k, v in out.items()}

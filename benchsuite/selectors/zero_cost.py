@@ -1,0 +1,93 @@
+"""Zero-cost proxies as selectors: synflow, snip, grasp, fisher, grad_norm, jacov, naswot, zico.
+
+Each selector scores with one proxy, but by default (``share=True``) computes all eight from the
+shared passes of ``proxy_measures.compute`` and caches them, so running the other seven later is
+served from the cache. Isomorphic cells (same canonical form) are computed once, on the
+canonical representative, so their scores are equal and independent of what else is scored.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..data.images import NUM_CLASSES, load_images, proxy_batch
+from ..spaces import get_space
+from .base import Context, Selector
+from .proxy_cache import ProxyCache, score_with_cache
+from .registry import SELECTORS
+
+# Which image set stands in for each benchmark dataset (ImageNet16-120 images are not bundled:
+# its cells are scored on CIFAR-100 images with 120 output classes).
+_IMAGES = {"cifar10": "cifar10", "cifar10-valid": "cifar10", "cifar100": "cifar100", "imagenet16": "cifar100"}
+_CLASSES = {"cifar10": 10, "cifar10-valid": 10, "cifar100": 100, "imagenet16": 120}
+
+
+def _network_kwargs(space: str, C: int | None, N: int | None) -> dict:
+    """Width/depth overrides: NB201 init channels C and cells per stage N; NB101 stem channels and
+    cells per stack. None keeps each benchmark's own network (the one its table was trained with)."""
+    names = {"nb201": ("C", "N"), "nb101": ("stem_channels", "cells_per_stack")}[space]
+    return {k: v for k, v in zip(names, (C, N)) if v is not None}
+
+
+class ZeroCostSelector(Selector):
+    proxy = ""
+    fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
+
+    def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, share: bool = True,
+                 C: int | None = None, N: int | None = None, cifar_dir: str | None = None) -> None:
+        super().__init__(seed=seed)
+        self.device = device
+        self.batch_size = batch_size
+        self.share = share
+        self.C, self.N = C, N
+        self.cifar_dir = cifar_dir
+        self._batch = None
+
+    def _names(self) -> set[str]:
+        from .proxy_measures import PROXIES
+
+        return set(PROXIES) if self.share else {self.proxy}
+
+    def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
+        from .proxy_measures import VERSION, compute
+
+        space = get_space(ctx.space)
+        if self._batch is None:
+            images = load_images(_IMAGES[ctx.dataset], data_dir=ctx.data_dir, cifar_dir=self.cifar_dir)
+            self._batch = proxy_batch(images, self.batch_size, self.seed)
+            self._images = images.source
+        x, y = self._batch
+        y = y % _CLASSES[ctx.dataset] if _CLASSES[ctx.dataset] < NUM_CLASSES[_IMAGES[ctx.dataset]] else y
+        net_kw = _network_kwargs(ctx.space, self.C, self.N)
+        cache = ProxyCache(ctx.space, {"seed": self.seed, "batch": self.batch_size, "images": self._images,
+                                       "classes": _CLASSES[ctx.dataset], "net": net_kw, "version": VERSION},
+                           root=ctx.cache_dir)
+        names = self._names()
+
+        def compute_cell(rep: str) -> dict[str, float]:
+            def build(bn: bool) -> object:
+                return space.build_network(rep, num_classes=_CLASSES[ctx.dataset], bn=bn, **net_kw)
+
+            return compute(build, x, y, names, seed=self.seed, device=self.device)
+
+        out = score_with_cache(archs, ctx, cache, self.proxy, compute_cell)
+        self.cache_stats = (cache.hits, cache.misses)
+        return out
+
+
+def _make(proxy: str, doc: str) -> type:
+    cls = type(f"{proxy.title().replace('_', '')}Selector", (ZeroCostSelector,),
+               {"name": proxy, "proxy": proxy, "__doc__": doc, "__module__": __name__})
+    cls.__qualname__ = cls.__name__
+    return SELECTORS.register(proxy)(cls)
+
+
+SynflowSelector = _make("synflow", "Synaptic flow (Tanaka et al. 2020) at initialisation, as in zero-cost-nas.")
+SnipSelector = _make("snip", "SNIP saliency Σ|w·∂L/∂w| (Lee et al. 2019).")
+GraspSelector = _make("grasp", "GraSP Σ −w·Hg (Wang et al. 2020).")
+FisherSelector = _make("fisher", "Fisher channel saliency (Turner et al. 2020), summed over weights.")
+GradNormSelector = _make("grad_norm", "Σ over layers of the L2 norm of the weight gradient.")
+JacovSelector = _make("jacov", "Jacobian covariance score (Mellor et al. 2021 v1).")
+NaswotSelector = _make("naswot", "NASWOT log|det K| of ReLU binary codes (Mellor et al. 2021).")
+ZicoSelector = _make("zico", "ZiCo Σ log Σ mean|g|/std(g) across two half-batches (Li et al. 2023).")

@@ -1,0 +1,101 @@
+"""The NAS-Bench-201 network in torch (AutoDL-Projects TinyNetwork / InferCell), written anew.
+
+Stem conv3x3 + BN; three stages of N cells at C, 2C, 4C with a ResNet basic block (stride 2)
+between stages; final BN + ReLU, global average pool, linear head. Cell ops are ReLU-Conv-BN
+(affine BN), 3x3 average pooling without padded zeros, identity, and zero. ``bn=False`` drops every
+BatchNorm, as zero-cost-nas does for synflow. Parameter counts equal ``nb201.costs``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .nb201 import EDGES, parse_arch
+
+
+class ReLUConvBN(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, bn: bool = True):
+        layers = [nn.ReLU(inplace=False), nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False)]
+        if bn:
+            layers.append(nn.BatchNorm2d(c_out, affine=True, track_running_stats=True))
+        super().__init__(*layers)
+
+
+class Zero(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)  # keeps the edge in the autograd graph, as the reference does
+
+
+class ResNetBasicBlock(nn.Module):
+    """Reduction between stages: two ReLU-Conv-BN (first with stride 2) plus an avg-pool + 1x1 shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, bn: bool = True):
+        super().__init__()
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1, bn)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1, bn)
+        self.downsample = nn.Sequential(nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+                                        nn.Conv2d(c_in, c_out, 1, 1, 0, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.downsample(x) + self.conv_b(self.conv_a(x))
+
+
+def make_op(op: str, c: int, bn: bool = True) -> nn.Module:
+    if op == "none":
+        return Zero()
+    if op == "skip_connect":
+        return nn.Identity()
+    if op == "nor_conv_1x1":
+        return ReLUConvBN(c, c, 1, 1, 0, bn)
+    if op == "nor_conv_3x3":
+        return ReLUConvBN(c, c, 3, 1, 1, bn)
+    if op == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ValueError(f"unknown NB201 op {op!r}")
+
+
+class Cell(nn.Module):
+    def __init__(self, ops: tuple[str, ...], c: int, bn: bool = True):
+        super().__init__()
+        self.edges = nn.ModuleList(make_op(op, c, bn) for op in ops)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        k = 0
+        for j in range(1, 4):
+            total = None
+            for i in range(j):
+                y = self.edges[k](nodes[i])
+                total = y if total is None else total + y
+                k += 1
+            nodes.append(total)
+        return nodes[3]
+
+
+class NB201Network(nn.Module):
+    def __init__(self, arch: str, C: int = 16, N: int = 5, num_classes: int = 10, bn: bool = True):
+        super().__init__()
+        ops = parse_arch(arch)
+        assert len(ops) == len(EDGES)
+        self.arch = arch
+        stem = [nn.Conv2d(3, C, 3, padding=1, bias=False)] + ([nn.BatchNorm2d(C)] if bn else [])
+        self.stem = nn.Sequential(*stem)
+        cells: list[nn.Module] = []
+        c = C
+        for stage in range(3):
+            if stage:
+                cells.append(ResNetBasicBlock(c, 2 * c, bn))
+                c *= 2
+            cells.extend(Cell(ops, c, bn) for _ in range(N))
+        self.cells = nn.Sequential(*cells)
+        self.lastact = nn.Sequential(*([nn.BatchNorm2d(c)] if bn else []), nn.ReLU(inplace=True))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.lastact(self.cells(self.stem(x)))
+        return self.classifier(self.pool(out).flatten(1))
+
+
+def build_network(arch: str, *, C: int = 16, N: int = 5, num_classes: int = 10, bn: bool = True) -> NB201Network:
+    return NB201Network(arch, C=C, N=N, num_classes=num_classes, bn=bn)
