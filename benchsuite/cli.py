@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="plots and a summary table from run folders")
     rep.add_argument("runs", nargs="+")
     rep.add_argument("--out", default="results/report")
+    rep.add_argument("--common", action="store_true",
+                     help="recompute every run's metrics on the (arch, seed) pairs all runs share")
 
     d = sub.add_parser("data", help="where the data is; verify checksums; fetch missing files")
     d.add_argument("--data", dest="data_dir")
@@ -104,7 +106,7 @@ def cmd_list(a) -> int:
 def cmd_report(a) -> int:
     from .report import report
 
-    for p in report([Path(r) for r in a.runs], a.out):
+    for p in report([Path(r) for r in a.runs], a.out, common=a.common):
         print(p)
     return 0
 

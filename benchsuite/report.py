@@ -69,6 +69,34 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     return paths
 
 
+def summarize_common(run_dirs: list[str | Path], *, n_boot: int = 1000) -> pd.DataFrame:
+    """Like ``summarize``, but every run is re-scored on the (arch, seed) pairs that all runs share,
+    so selectors are compared on exactly the same cells (e.g. after a learned selector held some
+    out). Metrics are recomputed from each run's scores.csv."""
+    from . import metrics
+
+    runs = [(Path(d), *_read(Path(d))) for d in run_dirs]
+    keys = set.intersection(*(set(zip(s.arch, s.seed)) for _, s, _ in runs))
+    if not keys:
+        raise BenchsuiteError("the runs share no (arch, seed) pairs to compare on")
+    rows = []
+    for d, s, m in runs:
+        r = m.iloc[0]
+        common = s[[k in keys for k in zip(s.arch, s.seed)]]
+        row = {"run": str(d), "bench": r.bench, "dataset": r.dataset, "acc_metric": r.acc_metric,
+               "fidelity": int(r.fidelity), "selector": r.selector, "seeds": common.seed.nunique()}
+        per_seed = [metrics.compute_all(g.score.to_numpy(), g.true_acc.to_numpy(), list(SUMMARY_METRICS))
+                    for _, g in common.groupby("seed")]
+        row["n_archs"] = int(common.groupby("seed").size().iloc[0])
+        for name in SUMMARY_METRICS:
+            row[name] = float(np.mean([p[name] for p in per_seed]))
+        g = common[common.seed == common.seed.min()]
+        lo, hi = metrics.bootstrap_ci(metrics.spearman, g.score.to_numpy(), g.true_acc.to_numpy(), n_boot=n_boot)
+        row["spearman_ci"] = f"[{lo:.3f}, {hi:.3f}]"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
     """One row per run: mean over seeds of each summary metric, with its fidelity and n."""
     rows = []
@@ -89,16 +117,16 @@ def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def report(run_dirs: list[str | Path], out: str | Path) -> list[Path]:
+def report(run_dirs: list[str | Path], out: str | Path, *, common: bool = False) -> list[Path]:
     """Per-run plots, plus summary.csv, summary.md and rho_compare.png in ``out``."""
     if not run_dirs:
         raise BenchsuiteError("report needs at least one run folder")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    table = summarize(run_dirs)
+    table = summarize_common(run_dirs) if common else summarize(run_dirs)
     written = [p for d in run_dirs for p in plot_run(d)]
     table.to_csv(out / "summary.csv", index=False)
-    md = ["| selector | bench | dataset | acc | epochs | n | seeds | ρ | ρ CI (seed 1) | τ | top-10 acc | regret |",
+    md = ["| selector | bench | dataset | acc | epochs | n | seeds | ρ | ρ CI (first seed) | τ | top-10 acc | regret |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         md.append(f"| {r.selector} | {r.bench} | {r.dataset} | {r.acc_metric} | {r.fidelity} | {r.n_archs} | "

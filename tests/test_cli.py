@@ -190,3 +190,15 @@ def test_console_script_interrupt_message(tmp_path):
     r = subprocess.run([sys.executable, "-m", "benchsuite", "run", "--selector", "nope"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "known: eproxy, eproxy-dps, fisher, flops" in r.stderr
+
+
+def test_report_common_compares_on_shared_cells(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    _run("--selector", "params", "--sample", "300", "--out", str(a), "--n-boot", "0", "--no-plots")
+    _run("--selector", "flops", "--sample", "100", "--out", str(b), "--n-boot", "0", "--no-plots")
+    assert main(["report", str(a), str(b), "--out", str(tmp_path / "rep"), "--common"]) == 0
+    summary = pd.read_csv(tmp_path / "rep" / "summary.csv")
+    assert list(summary.n_archs) == [100, 100]  # seed 0's 100-cell sample is inside its 300-cell one
+    s = pd.read_csv(a / "scores.csv")
+    shared = s[s.arch.isin(pd.read_csv(b / "scores.csv").arch)]
+    assert summary.spearman[0] == pytest.approx(stats.spearmanr(shared.score, shared.true_acc).statistic)

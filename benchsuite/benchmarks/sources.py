@@ -62,12 +62,16 @@ HOW_TO_GET = (
 _verified: dict[tuple[str, int, int], str] = {}
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    return file_digest(path, "sha256")
 
 
 def cache_dir() -> Path:

@@ -7,7 +7,6 @@ Transforms (normalisation, pad-4 random crop, horizontal flip) are done in torch
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
@@ -52,16 +51,8 @@ class ImageSet:
     source: str
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _read_batch(path: Path, md5: str) -> dict:
-    digest = _md5(path)
+    digest = sources.file_digest(path, "md5")
     if digest != md5:
         raise ChecksumError(f"{path}: MD5 {digest} is not the published {md5}; refusing to unpickle it")
     raw = _ArrayOnlyUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
