@@ -193,10 +193,7 @@ def test_cache_hits_and_isomorphism_dedup(tmp_path):
     ctx = Context(space="nb201", dataset="cifar10", seed=0, cache_dir=str(tmp_path))
     a = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|none~1|skip_connect~2|"
     b = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|none~0|none~1|skip_connect~2|"
-    iso = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|skip_connect~2|"
-    assert nb201.canonical(a) != nb201.canonical(iso) or True
-    twin = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|none~1|skip_connect~2|".replace(
-        "|none~0|none~1|", "|none~0|none~1|")
+    twin = a  # the same cell twice
     # Cells differing only on a path cut by 'none' compute the same function.
     cut1 = "|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
     cut2 = "|none~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

@@ -82,12 +82,18 @@ def _cost_kw(space: str, net_kw: dict) -> dict:
 
 
 def _largest(space: str, archs: Sequence[str]) -> list[str]:
-    """The cell with the most MACs in the space (NB201: all 3x3 convs); NB101: the scored cells."""
+    """A fixed cell whose MACs normalise the α term, so a score never depends on the other cells:
+    NB201's largest (all 3x3 convs); for NB101 a 5-conv3x3 chain with 9 edges."""
     if space == "nb201":
         from ..spaces import nb201
 
         return [nb201.format_arch(["nor_conv_3x3"] * 6)]
-    return list(archs)
+    from ..spaces import nb101
+
+    m = [[0] * 7 for _ in range(7)]
+    for u, v in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (0, 6), (1, 6), (2, 6)]:
+        m[u][v] = 1
+    return [nb101.make_cell(m, ["input"] + ["conv3x3-bn-relu"] * 5 + ["output"]).to_string()]
 
 
 # ------------------------------------------------------------------------------------ DPS
