@@ -69,6 +69,12 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     return paths
 
 
+def _row_header(run_dir: Path, m: pd.DataFrame) -> dict:
+    r = m.iloc[0]
+    return {"run": str(run_dir), "bench": r.bench, "dataset": r.dataset, "acc_metric": r.acc_metric,
+            "fidelity": int(r.fidelity), "selector": r.selector}
+
+
 def summarize_common(run_dirs: list[str | Path], *, n_boot: int = 1000) -> pd.DataFrame:
     """Like ``summarize``, but every run is re-scored on the (arch, seed) pairs that all runs share,
     so selectors are compared on exactly the same cells (e.g. after a learned selector held some
@@ -81,10 +87,8 @@ def summarize_common(run_dirs: list[str | Path], *, n_boot: int = 1000) -> pd.Da
         raise BenchsuiteError("the runs share no (arch, seed) pairs to compare on")
     rows = []
     for d, s, m in runs:
-        r = m.iloc[0]
         common = s[[k in keys for k in zip(s.arch, s.seed)]]
-        row = {"run": str(d), "bench": r.bench, "dataset": r.dataset, "acc_metric": r.acc_metric,
-               "fidelity": int(r.fidelity), "selector": r.selector, "seeds": common.seed.nunique()}
+        row = {**_row_header(d, m), "seeds": common.seed.nunique()}
         per_seed = [metrics.compute_all(g.score.to_numpy(), g.true_acc.to_numpy(), list(SUMMARY_METRICS))
                     for _, g in common.groupby("seed")]
         row["n_archs"] = int(common.groupby("seed").size().iloc[0])
@@ -102,12 +106,9 @@ def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
     rows = []
     for d in run_dirs:
         _, m = _read(Path(d))
-        r = m.iloc[0]
         agg = m[m.seed == "all"].set_index("metric").value
         per = m[m.seed != "all"]
-        row = {"run": str(d), "bench": r.bench, "dataset": r.dataset, "acc_metric": r.acc_metric,
-               "fidelity": int(r.fidelity), "selector": r.selector, "seeds": per.seed.nunique(),
-               "n_archs": int(per.n_archs.iloc[0])}
+        row = {**_row_header(Path(d), m), "seeds": per.seed.nunique(), "n_archs": int(per.n_archs.iloc[0])}
         for name in SUMMARY_METRICS:
             row[name] = agg.get(f"{name}_mean", np.nan)
         first = per[per.seed == per.seed.iloc[0]].set_index("metric").value

@@ -152,8 +152,9 @@ def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
                 with open(out / "scores.csv", "a", newline="") as f:
                     csv.writer(f).writerows((a, seed, repr(float(v)), repr(float(truth[a]))) for a, v in zip(chunk, s))
                 bar.update(len(chunk))
-            if selector.report():
-                info["seeds"][str(seed)]["selector_report"] = selector.report()
+            learned = selector.report()
+            if learned:
+                info["seeds"][str(seed)]["selector_report"] = learned
     except KeyboardInterrupt:
         info["status"] = "interrupted"
         info["wall_time_s"] = round(time.time() - t0, 3)

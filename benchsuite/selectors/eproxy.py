@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ..data.images import load_images, proxy_batch
 from ..spaces import get_space
 from . import eproxy_model as em
 from .base import Context, Selector
 from .proxy_cache import ProxyCache, score_with_cache
 from .registry import SELECTORS
-from .zero_cost import _IMAGES, _network_kwargs
+from .zero_cost import _network_kwargs, load_batch
 
 VERSION = 1
 
@@ -47,9 +46,8 @@ class EproxySelector(Selector):
 
     def _batch(self, ctx: Context):
         if self._x is None:
-            images = load_images(_IMAGES[ctx.dataset], data_dir=ctx.data_dir, cifar_dir=self.cifar_dir)
-            self._x = proxy_batch(images, self.batch_size, self.seed, train_transform=False)[0].to(self.device)
-            self._source = images.source
+            x, _, self._source = load_batch(ctx, self.batch_size, self.seed, self.cifar_dir, train_transform=False)
+            self._x = x.to(self.device)
         return self._x
 
     def losses(self, archs: Sequence[str], ctx: Context, setting: em.Setting) -> np.ndarray:
@@ -58,7 +56,7 @@ class EproxySelector(Selector):
         space = get_space(ctx.space)
         x = self._batch(ctx)
         net_kw = _network_kwargs(ctx.space, self.C, self.N)
-        max_macs = max(space.costs(a, **_cost_kw(ctx.space, net_kw))["flops_m"] for a in _largest(ctx.space, archs))
+        max_macs = _reference_macs(space, net_kw)
         cache = ProxyCache(ctx.space, {"method": "eproxy", "setting": setting.key(), "seed": self.seed,
                                        "batch": self.batch_size, "images": self._source, "net": net_kw,
                                        "version": VERSION}, root=ctx.cache_dir)
@@ -66,7 +64,7 @@ class EproxySelector(Selector):
         def compute_cell(rep: str) -> dict[str, float]:
             torch.manual_seed(self.seed)
             net = space.build_network(rep, **net_kw).to(self.device)
-            frac = space.costs(rep, **_cost_kw(ctx.space, net_kw))["flops_m"] / max_macs
+            frac = space.costs(rep, **net_kw)["flops_m"] / max_macs
             return {"loss": em.final_loss(net, x, setting, macs_fraction=frac)}
 
         out = score_with_cache(archs, ctx, cache, "loss", compute_cell)
@@ -77,23 +75,17 @@ class EproxySelector(Selector):
         return -self.losses(archs, ctx, self.setting(ctx))
 
 
-def _cost_kw(space: str, net_kw: dict) -> dict:
-    return {k: v for k, v in net_kw.items() if k in ("C", "N", "stem_channels", "cells_per_stack")}
-
-
-def _largest(space: str, archs: Sequence[str]) -> list[str]:
-    """A fixed cell whose MACs normalise the α term, so a score never depends on the other cells:
-    NB201's largest (all 3x3 convs); for NB101 a 5-conv3x3 chain with 9 edges."""
-    if space == "nb201":
-        from ..spaces import nb201
-
-        return [nb201.format_arch(["nor_conv_3x3"] * 6)]
-    from ..spaces import nb101
-
-    m = [[0] * 7 for _ in range(7)]
-    for u, v in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (0, 6), (1, 6), (2, 6)]:
-        m[u][v] = 1
-    return [nb101.make_cell(m, ["input"] + ["conv3x3-bn-relu"] * 5 + ["output"]).to_string()]
+def _reference_macs(space, net_kw: dict) -> float:
+    """MACs of a fixed cell that normalise the α term, so a score never depends on the other cells:
+    NB201's largest cell (all 3x3 convs); for NB101 a 5-conv3x3 chain with 9 edges."""
+    if space.__name__.endswith("nb201"):
+        cell = space.format_arch(["nor_conv_3x3"] * 6)
+    else:
+        m = [[0] * 7 for _ in range(7)]
+        for u, v in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (0, 6), (1, 6), (2, 6)]:
+            m[u][v] = 1
+        cell = space.make_cell(m, ["input"] + ["conv3x3-bn-relu"] * 5 + ["output"]).to_string()
+    return space.costs(cell, **net_kw)["flops_m"]
 
 
 # ------------------------------------------------------------------------------------ DPS

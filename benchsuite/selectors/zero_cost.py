@@ -23,6 +23,13 @@ _IMAGES = {"cifar10": "cifar10", "cifar10-valid": "cifar10", "cifar100": "cifar1
 _CLASSES = {"cifar10": 10, "cifar10-valid": 10, "cifar100": 100, "imagenet16": 120}
 
 
+def load_batch(ctx: Context, batch_size: int, seed: int, cifar_dir: str | None, *, train_transform: bool = True):
+    """The seeded image batch standing in for ``ctx.dataset``: (images, labels, image source)."""
+    images = load_images(_IMAGES[ctx.dataset], data_dir=ctx.data_dir, cifar_dir=cifar_dir)
+    x, y = proxy_batch(images, batch_size, seed, train_transform=train_transform)
+    return x, y, images.source
+
+
 def _network_kwargs(space: str, C: int | None, N: int | None) -> dict:
     """Width/depth overrides: NB201 init channels C and cells per stage N; NB101 stem channels and
     cells per stack. None keeps each benchmark's own network (the one its table was trained with)."""
@@ -54,13 +61,11 @@ class ZeroCostSelector(Selector):
 
         space = get_space(ctx.space)
         if self._batch is None:
-            images = load_images(_IMAGES[ctx.dataset], data_dir=ctx.data_dir, cifar_dir=self.cifar_dir)
-            self._batch = proxy_batch(images, self.batch_size, self.seed)
-            self._images = images.source
-        x, y = self._batch
+            self._batch = load_batch(ctx, self.batch_size, self.seed, self.cifar_dir)
+        x, y, source = self._batch
         y = y % _CLASSES[ctx.dataset] if _CLASSES[ctx.dataset] < NUM_CLASSES[_IMAGES[ctx.dataset]] else y
         net_kw = _network_kwargs(ctx.space, self.C, self.N)
-        cache = ProxyCache(ctx.space, {"seed": self.seed, "batch": self.batch_size, "images": self._images,
+        cache = ProxyCache(ctx.space, {"seed": self.seed, "batch": self.batch_size, "images": source,
                                        "classes": _CLASSES[ctx.dataset], "net": net_kw, "version": VERSION},
                            root=ctx.cache_dir)
         names = self._names()
