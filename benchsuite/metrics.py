@@ -31,24 +31,33 @@ def _order(s: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(s)), -np.nan_to_num(s, nan=-np.inf)))
 
 
+def _finite_pair(scores, acc) -> tuple[np.ndarray, np.ndarray] | None:
+    """Scored rows only; None when a correlation is undefined (under 2 rows or a constant side,
+    e.g. a selector that scores every cell alike): the metric is then NaN, without a warning."""
+    s, a = _clean(scores, acc)
+    ok = ~np.isnan(s)
+    s, a = s[ok], a[ok]
+    if len(s) < 2 or np.ptp(s) == 0 or np.ptp(a) == 0:
+        return None
+    return s, a
+
+
 @METRICS.register("spearman")
 def spearman(scores, acc) -> float:
-    s, a = _clean(scores, acc)
-    return float(stats.spearmanr(s, a, nan_policy="omit").statistic)
+    pair = _finite_pair(scores, acc)
+    return float("nan") if pair is None else float(stats.spearmanr(*pair).statistic)
 
 
 @METRICS.register("kendall")
 def kendall(scores, acc) -> float:
-    s, a = _clean(scores, acc)
-    ok = ~np.isnan(s)
-    return float(stats.kendalltau(s[ok], a[ok]).statistic)
+    pair = _finite_pair(scores, acc)
+    return float("nan") if pair is None else float(stats.kendalltau(*pair).statistic)
 
 
 @METRICS.register("pearson")
 def pearson(scores, acc) -> float:
-    s, a = _clean(scores, acc)
-    ok = ~np.isnan(s)
-    return float(stats.pearsonr(s[ok], a[ok]).statistic)
+    pair = _finite_pair(scores, acc)
+    return float("nan") if pair is None else float(stats.pearsonr(*pair).statistic)
 
 
 def top_k_acc(scores, acc, k: int) -> float:

@@ -45,7 +45,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
 
-    per = m[m.seed != "all"].pivot_table(index="seed", columns="metric", values="value")
+    per = m[m.seed != "all"].pivot_table(index="seed", columns="metric", values="value", dropna=False)
     fig, ax = plt.subplots(figsize=(max(4.5, 0.6 * len(per) + 2), 3.5))
     x = np.arange(len(per))
     rho = per["spearman"].to_numpy()
@@ -66,7 +66,40 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     paths.append(run_dir / "rho.png")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
+    if (run_dir / "training.csv").is_file():
+        paths.append(plot_training(run_dir))
     return paths
+
+
+def plot_training(run_dir: Path) -> Path:
+    """training.png: supernet training loss and accuracy per epoch, one line per (seed, supernet)."""
+    t = pd.read_csv(run_dir / "training.csv")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for (seed, key), d in t.groupby(["seed", "supernet"]):
+        label = f"seed {seed} {key}"
+        axes[0].plot(d.epoch, d.train_loss, marker=".", label=label)
+        axes[1].plot(d.epoch, d.train_acc, marker=".", label=f"train {label}")
+        if "valid_acc" in d and d.valid_acc.notna().any():
+            axes[1].plot(d.epoch, d.valid_acc, ls="--", marker=".", label=f"valid {label}")
+    axes[0].set_ylabel("training loss")
+    axes[1].set_ylabel("accuracy (%)")
+    for ax in axes:
+        ax.set_xlabel("supernet epoch")
+    axes[1].legend(fontsize=6)
+    fig.tight_layout()
+    path = run_dir / "training.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def derived_summary(run_dir: Path) -> tuple[str, float]:
+    """(derived cell(s), mean true accuracy over seeds) from derived.csv, or ('', nan)."""
+    path = run_dir / "derived.csv"
+    if not path.is_file():
+        return "", float("nan")
+    d = pd.read_csv(path, dtype={"arch": str})
+    return ";".join(dict.fromkeys(d.arch)), float(d.true_acc.mean())
 
 
 def _row_header(run_dir: Path, m: pd.DataFrame) -> dict:
@@ -97,6 +130,7 @@ def summarize_common(run_dirs: list[str | Path], *, n_boot: int = 1000) -> pd.Da
         g = common[common.seed == common.seed.min()]
         lo, hi = metrics.bootstrap_ci(metrics.spearman, g.score.to_numpy(), g.true_acc.to_numpy(), n_boot=n_boot)
         row["spearman_ci"] = f"[{lo:.3f}, {hi:.3f}]"
+        row["derived"], row["derived_acc"] = derived_summary(d)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -114,6 +148,7 @@ def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
         first = per[per.seed == per.seed.iloc[0]].set_index("metric").value
         row["spearman_ci"] = (f"[{first['spearman_ci_low']:.3f}, {first['spearman_ci_high']:.3f}]"
                               if "spearman_ci_low" in first else "")
+        row["derived"], row["derived_acc"] = derived_summary(Path(d))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -127,12 +162,14 @@ def report(run_dirs: list[str | Path], out: str | Path, *, common: bool = False)
     table = summarize_common(run_dirs) if common else summarize(run_dirs)
     written = [p for d in run_dirs for p in plot_run(d)]
     table.to_csv(out / "summary.csv", index=False)
-    md = ["| selector | bench | dataset | acc | epochs | n | seeds | ρ | ρ CI (first seed) | τ | top-10 acc | regret |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    md = ["| selector | bench | dataset | acc | epochs | n | seeds | ρ | ρ CI (first seed) | τ | top-10 acc | regret "
+          "| derived cell acc |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
+        derived = "" if np.isnan(r.derived_acc) else f"{r.derived_acc:.2f}"
         md.append(f"| {r.selector} | {r.bench} | {r.dataset} | {r.acc_metric} | {r.fidelity} | {r.n_archs} | "
                   f"{r.seeds} | {r.spearman:.3f} | {r.spearman_ci} | {r.kendall:.3f} | {r.top10_acc:.2f} | "
-                  f"{r.regret:.2f} |")
+                  f"{r.regret:.2f} | {derived} |")
     (out / "summary.md").write_text("\n".join(md) + "\n")
     fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(table) + 2), 3.5))
     labels = [f"{r.selector}\n{r.dataset}" for r in table.itertuples()]

@@ -103,6 +103,28 @@ def _choose(pool: list[str], seed: int, sample: int | None, budget: int) -> tupl
     return [pool[i] for i in scored], [pool[i] for i in labelled]
 
 
+def _describe_derived(arch: str, bench, key: tuple, pool: list[str]) -> dict[str, Any]:
+    """The derived cell, its true accuracy in the column ranked on, and how many of the column's
+    cells it beats (None where the column does not cover the cell)."""
+    if arch not in set(pool):
+        return {"arch": arch, "true_acc": None, "beats_pct": None, "n_pool": len(pool)}
+    acc = float(bench.accuracy([arch], *key)[0])
+    pool_acc = bench.accuracy(pool, *key)
+    return {"arch": arch, "true_acc": acc, "beats_pct": round(100.0 * float(np.mean(pool_acc < acc)), 3),
+            "n_pool": len(pool)}
+
+
+def _write_seed_rows(path: Path, seed: int, rows: list[dict]) -> None:
+    """Write one seed's rows (derived cell; supernet training curves, one row per epoch) into a
+    CSV for the plots, which read only CSVs; a resumed run replaces that seed's old rows."""
+    df = pd.DataFrame(rows)
+    df.insert(0, "seed", seed)
+    if path.exists():
+        old = pd.read_csv(path)
+        df = pd.concat([old[old.seed != seed], df], ignore_index=True)
+    df.to_csv(path, index=False)
+
+
 def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
     t0 = time.time()
     sel_cls = SELECTORS.get(cfg.selector)  # unknown names fail before any data is read
@@ -152,8 +174,15 @@ def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
                 with open(out / "scores.csv", "a", newline="") as f:
                     csv.writer(f).writerows((a, seed, repr(float(v)), repr(float(truth[a]))) for a, v in zip(chunk, s))
                 bar.update(len(chunk))
+            derived = selector.derive(ctx)
+            if derived is not None:
+                info["seeds"][str(seed)]["derived"] = _describe_derived(derived, bench, key, pool)
+                _write_seed_rows(out / "derived.csv", seed, [info["seeds"][str(seed)]["derived"]])
             learned = selector.report()
             if learned:
+                history = learned.pop("history", None)
+                if history:
+                    _write_seed_rows(out / "training.csv", seed, history)
                 info["seeds"][str(seed)]["selector_report"] = learned
     except KeyboardInterrupt:
         info["status"] = "interrupted"
@@ -203,5 +232,10 @@ def summary_line(mdf: pd.DataFrame, out: Path) -> str:
     r = mdf.iloc[0]
     n = mdf[mdf.seed != "all"].n_archs.iloc[0]
     shown = " ".join(f"{k}={m[k + '_mean']:.4f}" for k in ("spearman", "kendall", "top10_acc") if k + "_mean" in m)
+    derived = ""
+    if (out / "derived.csv").is_file():
+        d = pd.read_csv(out / "derived.csv", dtype={"arch": str})
+        derived = " derived=" + ", ".join(f"{a} ({'not in table' if pd.isna(v) else f'{v:.2f}%'})"
+                                          for a, v in zip(d.arch, d.true_acc))
     return (f"{r.selector} on {r.bench}/{r.dataset} ({r.acc_metric}, {r.fidelity} epochs, n={n} per seed): "
-            f"{shown} -> {out}")
+            f"{shown}{derived} -> {out}")

@@ -107,20 +107,25 @@ def to_tensor(x_uint8: np.ndarray, name: str = "cifar10"):
 
 
 def augment(x, generator):
-    """Pad-4 random crop and horizontal flip (the CIFAR training transform), one draw per image."""
+    """Pad-4 random crop and horizontal flip (the CIFAR training transform), one draw per image.
+
+    Batched: every crop is one gather on ``x``'s device, so supernet training can augment on the GPU.
+    Draws come from ``generator`` (CPU) in a fixed order, so results are reproducible to the seed."""
     import torch
     import torch.nn.functional as F
 
-    n = x.shape[0]
+    n, c, h, w = x.shape
+    dx = torch.randint(0, 9, (n,), generator=generator).to(x.device)
+    dy = torch.randint(0, 9, (n,), generator=generator).to(x.device)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
     padded = F.pad(x, (4, 4, 4, 4))
-    dx = torch.randint(0, 9, (n,), generator=generator)
-    dy = torch.randint(0, 9, (n,), generator=generator)
-    flip = torch.rand(n, generator=generator) < 0.5
-    out = torch.empty_like(x)
-    for i in range(n):
-        img = padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
-        out[i] = img.flip(-1) if flip[i] else img
-    return out
+    ar_h = torch.arange(h, device=x.device)
+    ar_w = torch.arange(w, device=x.device)
+    rows = (dy[:, None] + ar_h)[:, None, :, None]
+    cols = torch.where(flip[:, None], dx[:, None] + (w - 1 - ar_w), dx[:, None] + ar_w)[:, None, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chan = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, chan, rows, cols]
 
 
 def proxy_batch(images: ImageSet, batch_size: int, seed: int, *, train_transform: bool = True):

@@ -13,5 +13,11 @@ for _name, _target in {
        for p in ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacov", "naswot", "zico")},
     "eproxy": "benchsuite.selectors.eproxy:EproxySelector",
     "eproxy-dps": "benchsuite.selectors.eproxy:EproxyDPSSelector",
+    "darts": "benchsuite.selectors.darts:DartsSelector",
+    "it": "benchsuite.selectors.darts:ITSelector",
+    "darts-pt": "benchsuite.selectors.darts_pt:DartsPTSelector",
+    "spos": "benchsuite.selectors.spos:SPOSSelector",
+    "fewshot": "benchsuite.selectors.spos:FewShotSelector",
+    "rlnas": "benchsuite.selectors.rlnas:RLNASSelector",
 }.items():
     SELECTORS.register(_name, _target)

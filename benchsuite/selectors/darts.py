@@ -1,0 +1,59 @@
+"""Differentiable selectors read a per-edge op distribution off a trained supernet.
+
+``darts``: softmax(alpha) of a DARTS supernet (first order by default, ``second_order=True`` for
+DARTS-V2); ``it``: IT-NAS's indicator-token attention, averaged over the validation images. Both
+derive the cell by argmax per edge and score a cell by Σ_edges log p(op), its log-probability
+under those distributions (higher = better).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .base import Context
+from .registry import SELECTORS
+from .weight_sharing import SupernetSelector
+
+
+class _ImportanceSelector(SupernetSelector):
+    def importance(self, ctx: Context):
+        from ..supernet.evaluate import importance
+
+        return importance(self.supernet(ctx), self.eval_set(ctx))
+
+    def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
+        from ..supernet.model import log_score
+
+        return np.asarray(log_score(self.importance(ctx), archs))
+
+    def derive(self, ctx: Context) -> str:
+        from ..supernet.model import argmax_arch
+
+        imp = self.importance(ctx)
+        cell = argmax_arch(imp)
+        self.derived = {"arch": cell, "importance": [[round(float(v), 5) for v in row] for row in imp]}
+        return cell
+
+
+@SELECTORS.register("darts")
+class DartsSelector(_ImportanceSelector):
+    """DARTS (Liu et al. 2019) on NB201: argmax softmax(alpha) per edge."""
+
+    name = "darts"
+    train_mode = "darts"
+
+    def __init__(self, *, second_order: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.second_order = second_order
+
+    def train_overrides(self):
+        return {**super().train_overrides(), "second_order": self.second_order}
+
+
+@SELECTORS.register("it")
+class ITSelector(_ImportanceSelector):
+    """IT-NAS: op importance = softmax(q_IT · k_op) of a Lite-Transformer over the ops' feature maps."""
+
+    name = "it"
+    train_mode = "it"

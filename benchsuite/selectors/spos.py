@@ -1,0 +1,85 @@
+"""One-shot ranking by inherited weights: ``spos`` (Guo et al. 2020) and ``fewshot`` (Zhao et al. 2021).
+
+``spos`` trains one supernet by uniform single-path sampling; a cell scores its validation
+accuracy with the supernet's weights (no fine-tuning; BN uses batch statistics, see
+``supernet.model``). ``fewshot`` continues that one-shot supernet as five sub-supernets, one per op
+on ``split_edge`` (each initialised from the one-shot weights and trained with that edge fixed);
+a cell is scored by the sub-supernet that matches its op on the split edge. Both derive a cell by
+SPOS's evolutionary search with the same fitness.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .base import Context
+from .evolution import evolve
+from .registry import SELECTORS
+from .weight_sharing import EVOLVE, SupernetSelector
+
+# Few-shot sub-supernet epochs per preset (each of the five).
+SPLIT_EPOCHS = {"smoke": 1, "cpu": 20, "paper": 50}
+
+
+@SELECTORS.register("spos")
+class SPOSSelector(SupernetSelector):
+    """Validation accuracy of each cell with inherited one-shot supernet weights."""
+
+    name = "spos"
+    train_mode = "spos"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._fitness: dict[str, float] = {}
+
+    def net_for(self, ctx: Context, path: Sequence[int]):
+        return self.supernet(ctx)
+
+    def _accuracy(self, archs: Sequence[str], ctx: Context) -> list[float]:
+        from ..supernet.evaluate import accuracy
+        from ..supernet.model import arch_to_path
+
+        batches = self.eval_set(ctx)
+        for a in archs:
+            if a not in self._fitness:
+                path = arch_to_path(a)
+                self._fitness[a] = accuracy(self.net_for(ctx, path), batches, path=path)[0]
+        return [self._fitness[a] for a in archs]
+
+    def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
+        return np.asarray(self._accuracy(archs, ctx), dtype=float)
+
+    def derive(self, ctx: Context) -> str:
+        pop, gens, parents = EVOLVE[self.preset]
+        cell, fit, n = evolve(lambda cells: self._accuracy(cells, ctx), seed=self.seed, population=pop,
+                              generations=gens, parents=parents)
+        self.derived = {"arch": cell, "fitness": fit, "evaluated": n, "search": "evolution",
+                        "population": pop, "generations": gens}
+        return cell
+
+
+@SELECTORS.register("fewshot")
+class FewShotSelector(SPOSSelector):
+    """Few-shot NAS: five sub-supernets split on one edge, each scoring the cells it contains."""
+
+    name = "fewshot"
+
+    def __init__(self, *, split_edge: int = 0, split_epochs: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not 0 <= split_edge < 6:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"split_edge must be 0..5 (an NB201 edge), got {split_edge}")
+        self.split_edge, self.split_epochs = split_edge, split_epochs
+        self._subs: dict[int, Any] = {}
+
+    def net_for(self, ctx: Context, path: Sequence[int]):
+        op = path[self.split_edge]
+        if op not in self._subs:
+            one_shot = self.supernet(ctx)
+            epochs = self.split_epochs or SPLIT_EPOCHS[self.preset]
+            cfg = self.config(ctx, "spos", epochs=epochs, fixed_edge=(self.split_edge, op), init_from=one_shot.key)
+            self._subs[op] = self.supernet(ctx, cfg)
+        return self._subs[op]

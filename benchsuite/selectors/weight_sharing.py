@@ -1,0 +1,121 @@
+"""Base of the weight-sharing selectors: ask the shared trainer for a supernet, report how it trained.
+
+A selector never trains anything itself: it builds a ``TrainConfig`` from its preset and
+overrides and calls ``train_supernet``, which loads a finished checkpoint with the same key, resumes
+an interrupted one, or trains. Within one process supernets are also memoised, so ``darts`` and
+``darts-pt`` (or ``spos`` and ``fewshot``) share one training.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..data.images import load_images
+from ..errors import ConfigError
+from .base import Context, Selector
+from .zero_cost import _CLASSES, _IMAGES
+
+# (validation batches, batch size) every cell / mask is measured on, per preset.
+EVAL = {"smoke": (1, 32), "cpu": (10, 256), "paper": (20, 500)}
+# Evolutionary search (population, generations, parents) per preset; paper = SPOS's reference.
+EVOLVE = {"smoke": (4, 1, 2), "cpu": (20, 5, 5), "paper": (50, 20, 10)}
+
+_MEMO: dict[tuple[str, str], Any] = {}
+
+
+class SupernetSelector(Selector):
+    train_mode: ClassVar[str] = ""
+    spaces = frozenset({"nb201"})
+    needs = frozenset({"images", "supernet"})
+    fast_hparams = {"preset": "smoke"}
+
+    def __init__(self, *, seed: int = 0, device: str = "cpu", preset: str = "cpu", epochs: int | None = None,
+                 C: int | None = None, N: int | None = None, batch_size: int | None = None,
+                 limit: int | None = None, eval_batches: int | None = None, amp: bool | None = None,
+                 channels_last: bool | None = None, cifar_dir: str | None = None) -> None:
+        super().__init__(seed=seed)
+        if preset not in EVAL:
+            raise ConfigError(f"unknown supernet preset {preset!r}; known: {', '.join(EVAL)}")
+        self.device, self.preset, self.epochs, self.C, self.N = device, preset, epochs, C, N
+        self.batch_size, self.limit, self.eval_batches = batch_size, limit, eval_batches
+        self.amp, self.channels_last, self.cifar_dir = amp, channels_last, cifar_dir
+        self._trained: list = []          # every supernet this selector used, for the report
+        self._data: dict[str, Any] = {}
+        self.derived: dict[str, Any] = {}
+
+    # -- what subclasses tune -------------------------------------------------------------
+    def train_overrides(self) -> dict[str, Any]:
+        cuda = str(self.device).startswith("cuda")
+        return {"epochs": self.epochs, "C": self.C, "N": self.N, "batch_size": self.batch_size, "limit": self.limit,
+                "amp": cuda if self.amp is None else self.amp,
+                "channels_last": cuda if self.channels_last is None else self.channels_last}
+
+    # -- shared machinery -----------------------------------------------------------------
+    def _images(self, ctx: Context):
+        if ctx.dataset in self._data:
+            return self._data[ctx.dataset]
+        images = load_images(_IMAGES[ctx.dataset], data_dir=ctx.data_dir, cifar_dir=self.cifar_dir)
+        if self.preset == "paper" and "subset" in images.source:
+            raise ConfigError("preset=paper needs the full CIFAR python batches (--hp cifar_dir=DIR or "
+                              f"$BENCHSUITE_CIFAR_DIR); only {images.source} was found")
+        self._data[ctx.dataset] = images
+        return images
+
+    def search_data(self, ctx: Context, *, limit: int | None, random_labels: bool = False):
+        from ..supernet.data import SearchData
+
+        key = f"{ctx.dataset}-{limit}-{random_labels}"
+        if key not in self._data:
+            self._data[key] = SearchData.from_images(self._images(ctx), num_classes=_CLASSES[ctx.dataset],
+                                                     seed=self.seed, device=self.device, limit=limit,
+                                                     random_labels=random_labels)
+        return self._data[key]
+
+    def eval_set(self, ctx: Context, cfg=None):
+        """Fixed validation batches (architecture half, true labels) every cell is measured on."""
+        cfg = cfg or self.config(ctx)
+        n, bs = EVAL[self.preset]
+        return self.search_data(ctx, limit=cfg.limit).eval_batches(bs, self.eval_batches or n)
+
+    def config(self, ctx: Context, mode: str | None = None, **extra: Any):
+        from ..supernet.config import preset_config
+
+        images = self._images(ctx)
+        return preset_config(mode or self.train_mode, self.preset, seed=self.seed, images=images.name,
+                             image_source=images.source, num_classes=_CLASSES[ctx.dataset],
+                             **{**self.train_overrides(), **extra})
+
+    def supernet(self, ctx: Context, cfg=None):
+        from ..supernet.evaluate import epoch_figures
+        from ..supernet.trainer import train_supernet
+
+        cfg = cfg or self.config(ctx)
+        memo = (cfg.key(), str(self.device))
+        if memo not in _MEMO:
+            if ctx.space != "nb201":
+                raise ConfigError(f"{self.name} trains an NB201 supernet; it cannot rank {ctx.space} cells")
+            data = self.search_data(ctx, limit=cfg.limit, random_labels=cfg.mode == "rlnas")
+            root = Path(ctx.cache_dir) / "supernet" if ctx.cache_dir else None
+            _MEMO[memo] = train_supernet(cfg, data, device=self.device, root=root, log=_stderr,
+                                         evaluate=epoch_figures(self.eval_set(ctx, cfg)))
+        net = _MEMO[memo]
+        if all(t is not net for t in self._trained):
+            self._trained.append(net)
+        return net
+
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"preset": self.preset, "supernets": [], "history": []}
+        for net in self._trained:
+            out["supernets"].append({
+                "key": net.key, "mode": net.config.mode, "config": net.config.to_dict(),
+                "from_checkpoint": net.loaded, "train_seconds": round(net.train_seconds, 3),
+                "images_per_s": round(net.images_per_s, 1), "epochs": len(net.history)})
+            out["history"] += [{"supernet": net.key, **row} for row in net.history]
+        if self.derived:
+            out["derived"] = self.derived
+        return out
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
