@@ -1,4 +1,4 @@
-"""Command line: ``benchsuite run | list | report | data``.
+"""Command line: ``benchsuite run | list | report | data | train-supernet``.
 
 User errors (``BenchsuiteError``) print one line and exit with code 2; argparse errors too.
 """
@@ -43,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-plots", action="store_true")
     _add_data_args(r)
 
+    t = sub.add_parser("train-supernet", help="train (or resume) the supernet(s) a weight-sharing selector uses, "
+                                              "for later runs to load; runs under torchrun for DDP")
+    t.add_argument("--selector", required=True)
+    t.add_argument("--dataset", default="cifar10")
+    t.add_argument("--seeds", default="0", help="e.g. 0,1,2 or 0-4: one supernet per seed")
+    t.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (under torchrun: each rank's GPU)")
+    t.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="selector hyperparameter")
+    t.add_argument("--data", dest="data_dir")
+
     ls = sub.add_parser("list", help="benchmarks with coverage, selectors, metrics")
     _add_data_args(ls)
 
@@ -77,6 +86,40 @@ def cmd_run(a) -> int:
         print(f"benchsuite: interrupted; finished scores are kept in {cfg.out_dir()}/scores.csv; "
               "rerun with --resume --out to continue", file=sys.stderr)
         return 130
+    return 0
+
+
+def cmd_train_supernet(a) -> int:
+    from .config import parse_hparams, parse_seeds
+    from .runner import resolve_device
+    from .selectors.base import Context
+    from .selectors.registry import SELECTORS
+    from .selectors.weight_sharing import SupernetSelector
+    from .supernet.trainer import distributed, init_distributed_from_env
+
+    cls = SELECTORS.get(a.selector)
+    if not issubclass(cls, SupernetSelector):
+        raise ConfigError(f"selector {a.selector!r} trains no supernet; weight-sharing selectors: "
+                          + ", ".join(n for n in SELECTORS.names() if issubclass(SELECTORS.get(n), SupernetSelector)))
+    hp = parse_hparams(a.hp)
+    device = init_distributed_from_env(a.device)
+    device = resolve_device(device, True) if device == "auto" else device
+    try:
+        for seed in parse_seeds(a.seeds):
+            try:
+                sel = cls(**{**hp, "seed": seed, "device": device})
+            except TypeError as e:
+                raise ConfigError(f"selector {a.selector!r}: {e}") from None
+            ctx = Context(space="nb201", dataset=a.dataset, seed=seed, device=device, data_dir=a.data_dir)
+            for net in sel.train_all(ctx):
+                if distributed()[0] == 0:
+                    print(f"seed {seed}: {net.key} {'loaded' if net.loaded else 'trained'} "
+                          f"({len(net.history)} epochs, {net.train_seconds:.1f} s, {net.images_per_s:.0f} img/s)")
+    finally:
+        if distributed()[1] > 1:
+            import torch
+
+            torch.distributed.destroy_process_group()
     return 0
 
 
@@ -138,7 +181,8 @@ def cmd_data(a) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "list": cmd_list, "report": cmd_report, "data": cmd_data}[args.cmd](args)
+        return {"run": cmd_run, "list": cmd_list, "report": cmd_report, "data": cmd_data,
+                "train-supernet": cmd_train_supernet}[args.cmd](args)
     except BenchsuiteError as e:
         print(f"benchsuite: error: {e}", file=sys.stderr)
         return 2

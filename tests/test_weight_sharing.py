@@ -157,3 +157,34 @@ def test_paper_preset_refuses_the_image_subset(tmp_path, capsys):
 def test_weight_sharing_selectors_reject_nb101(tmp_path, capsys):
     rc = main(["run", "--bench", "nb101", "--selector", "rlnas", "--hp", "preset=smoke", "--out", str(tmp_path / "r")])
     assert rc == 2 and "nb201" in capsys.readouterr().err
+
+
+def test_train_supernet_command_prepares_what_run_loads(tmp_path, capsys):
+    assert main(["train-supernet", "--selector", "rlnas", "--hp", "preset=smoke", "--seeds", "3"]) == 0
+    assert "trained" in capsys.readouterr().out
+    from benchsuite.selectors import weight_sharing
+
+    weight_sharing._MEMO.clear()   # a later `benchsuite run` is a new process: it must find the checkpoint
+    out = tmp_path / "run"
+    assert main(["run", "--selector", "rlnas", "--hp", "preset=smoke", "--seeds", "3", "--sample", "5",
+                 "--out", str(out), "--no-plots"]) == 0
+    rep = json.loads((out / "run.json").read_text())["seeds"]["3"]["selector_report"]
+    assert rep["supernets"][0]["from_checkpoint"] is True
+    assert main(["train-supernet", "--selector", "synflow"]) == 2
+    assert "weight-sharing selectors: darts" in capsys.readouterr().err
+
+
+def test_torchrun_two_cpu_ranks(tmp_path):
+    """The DDP entry point end to end: torchrun starts two gloo ranks on CPU; one checkpoint."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BENCHSUITE_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "benchsuite", "train-supernet", "--selector", "spos", "--hp", "preset=smoke",
+                        "--device", "cpu"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("trained") == 1   # rank 0 reports
+    saved = list((tmp_path / "supernet").glob("*/state.pt"))
+    assert len(saved) == 1 and torch.load(saved[0], weights_only=True)["world_size"] == 2

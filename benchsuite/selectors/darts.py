@@ -1,7 +1,8 @@
 """Differentiable selectors read a per-edge op distribution off a trained supernet.
 
 ``darts``: softmax(alpha) of a DARTS supernet (first order by default, ``second_order=True`` for
-DARTS-V2); ``it``: IT-NAS's indicator-token attention, averaged over the validation images. Both
+DARTS-V2); ``it``: IT-NAS's indicator-token attention (the transformer trained jointly with the
+supernet weights), averaged over the validation images and cells. Both
 derive the cell by argmax per edge and score a cell by Σ_edges log p(op), its log-probability
 under those distributions (higher = better).
 """

@@ -71,8 +71,11 @@ class DartsPTSelector(SupernetSelector):
 
         base = self.supernet(ctx)
         intv = self.proj_intv or PROJ_INTV[self.preset]
+        batches = self.eval_set(ctx)
+        # The projection is deterministic given the supernet, interval and validation batches:
+        # cache it beside the supernet's checkpoint.
         cache = checkpoint_dir(base.config, Path(ctx.cache_dir) / "supernet" if ctx.cache_dir else None) \
-            / f"darts-pt-intv{intv}-eval{self.eval_batches}.json"
+            / f"darts-pt-intv{intv}-eval{len(batches)}x{len(batches[0][1])}.json"
         if cache.is_file():
             self.derived = json.loads(cache.read_text())
             return self.derived["arch"]
@@ -86,7 +89,6 @@ class DartsPTSelector(SupernetSelector):
         w_opt = torch.optim.SGD(net.model.parameters(), lr=tune_cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd,
                                 nesterov=cfg.nesterov)
         a_opt = torch.optim.Adam([net.alpha], lr=cfg.arch_lr, betas=(cfg.arch_beta1, 0.999), weight_decay=cfg.arch_wd)
-        batches = self.eval_set(ctx)
         data = self.search_data(ctx, limit=cfg.limit)
         rng = np.random.default_rng([self.seed, 0x5054])
         steps: list[dict] = []
@@ -107,7 +109,6 @@ class DartsPTSelector(SupernetSelector):
                     steps[-1].setdefault("tune", []).append(round(row["train_acc"], 3))
         cell = path_to_arch([net.projected[e] for e in range(net.alpha.shape[0])])
         self.derived = {"arch": cell, "proj_intv": intv, "projection": steps}
-        if not ctx.cache_dir or Path(ctx.cache_dir).exists():
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(self.derived))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(self.derived))
         return cell

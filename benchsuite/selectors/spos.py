@@ -75,6 +75,14 @@ class FewShotSelector(SPOSSelector):
         self.split_edge, self.split_epochs = split_edge, split_epochs
         self._subs: dict[int, Any] = {}
 
+    def train_all(self, ctx: Context) -> list:
+        path = [0] * 6
+        nets = [self.supernet(ctx)]
+        for op in range(5):
+            path[self.split_edge] = op
+            nets.append(self.net_for(ctx, path))
+        return nets
+
     def net_for(self, ctx: Context, path: Sequence[int]):
         op = path[self.split_edge]
         if op not in self._subs:

@@ -104,6 +104,10 @@ class SupernetSelector(Selector):
             self._trained.append(net)
         return net
 
+    def train_all(self, ctx: Context) -> list:
+        """Every supernet this selector needs, trained (or loaded): what ``train-supernet`` runs."""
+        return [self.supernet(ctx)]
+
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {"preset": self.preset, "supernets": [], "history": []}
         for net in self._trained:

@@ -1,8 +1,10 @@
 """One supernet trainer for every weight-sharing selector; it knows nothing about selectors.
 
 Modes: ``darts`` (bilevel: alpha on the architecture half, weights on the weight half; first order,
-or second order with DARTS's finite-difference unrolled gradient), ``it`` (the same bilevel loop
-with IT-NAS's indicator transformer in alpha's place), ``spos`` (uniform single-path sampling,
+or second order with DARTS's finite-difference unrolled gradient), ``it`` (IT-NAS's indicator
+transformer weighs the ops and is trained jointly with the weights on the same batches and loss:
+IT-NAS blames DARTS's collapse on the bilevel optimisation and trains its transformer with the
+supernet; a separate Adam, the architecture optimiser's settings), ``spos`` (uniform single-path sampling,
 one cell per step), ``rlnas`` (SPOS on fixed random labels, keeping the initial weights for the
 angle). Few-shot sub-supernets are ``spos`` runs with one edge held fixed (``fixed_edge``) that
 start from a trained one-shot checkpoint (``init_from``).
@@ -68,6 +70,20 @@ def distributed() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
+
+
+def init_distributed_from_env(device: str) -> str:
+    """Join the process group torchrun describes (WORLD_SIZE > 1): NCCL on this rank's GPU, gloo on
+    CPU. Returns the device this rank trains on; without torchrun, ``device`` unchanged."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return device
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        torch.cuda.set_device(local)
+        torch.distributed.init_process_group("nccl")
+        return f"cuda:{local}"
+    torch.distributed.init_process_group("gloo")
+    return "cpu"
 
 
 def _allreduce_grads(params) -> None:
@@ -187,7 +203,8 @@ def _run_epoch(net, data: SearchData, epoch: int, w_opt, a_opt, device, ddp_mode
     if cfg.steps_per_epoch:
         steps = min(steps, cfg.steps_per_epoch)
     g_path = _path_generator(cfg, epoch)
-    bilevel = cfg.mode in ("darts", "it")
+    bilevel = cfg.mode == "darts"
+    joint = cfg.mode == "it"   # architecture parameters stepped on the weight batch
     arch_iter = data.batches("arch", cfg.batch_size, seed=cfg.seed, epoch=epoch, rank=rank, world=world) \
         if bilevel else None
     amp = torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext()
@@ -201,7 +218,7 @@ def _run_epoch(net, data: SearchData, epoch: int, w_opt, a_opt, device, ddp_mode
         for group in w_opt.param_groups:
             group["lr"] = lr
         xw = xw.contiguous(memory_format=fmt)
-        path = None if bilevel else sample_path(g_path, cfg.fixed_edge)
+        path = None if bilevel or joint else sample_path(g_path, cfg.fixed_edge)
         if bilevel:
             try:
                 xa, ya = next(arch_iter)
@@ -220,12 +237,17 @@ def _run_epoch(net, data: SearchData, epoch: int, w_opt, a_opt, device, ddp_mode
             _allreduce_grads(_arch_params(net))
             a_opt.step()
         w_opt.zero_grad(set_to_none=True)
+        if joint:
+            a_opt.zero_grad(set_to_none=True)
         with amp:
             logits = forward(net, xw, path=path, model=ddp_model).float()
             loss = F.cross_entropy(logits, yw)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.model.parameters(), cfg.grad_clip)
         w_opt.step()
+        if joint:
+            _allreduce_grads(_arch_params(net))
+            a_opt.step()
         loss_sum += float(loss.detach()) * len(yw)
         correct += float((logits.argmax(1) == yw).sum())
         seen += len(yw)
