@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data", dest="data_dir")
     d.add_argument("--fetch", action="store_true", help="download missing files into the cache")
     d.add_argument("--url", help="mirror of the data bundle (default: $BENCHSUITE_DATA_URL)")
+    d.add_argument("--fetch-cifar", choices=("cifar10", "cifar100"),
+                   help="download the official CIFAR python archive (MD5-verified) into the cache")
+    d.add_argument("--cifar-url", help="mirror of that archive (default: the official cs.toronto.edu URL)")
     return ap
 
 
@@ -159,6 +162,10 @@ def cmd_data(a) -> int:
 
     from .benchmarks import sources
 
+    if a.fetch_cifar:
+        from .data.cifar_fetch import fetch_cifar
+
+        print(f"{a.fetch_cifar} python batches (verified): {fetch_cifar(a.fetch_cifar, url=a.cifar_url)}")
     if a.fetch:
         url = a.url or os.environ.get("BENCHSUITE_DATA_URL")
         if not url:

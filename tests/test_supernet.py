@@ -204,3 +204,10 @@ def test_ddp_two_cpu_ranks_train_one_model(tmp_path):
     saved = list((tmp_path / "ck").glob("*/state.pt"))
     assert len(saved) == 1
     assert torch.load(saved[0], weights_only=True)["world_size"] == 2
+
+
+def test_progress_shows_running_loss_and_accuracy(images, tmp_path, capsys):
+    cfg = smoke("spos")
+    train_supernet(cfg, data_for(images, cfg), root=tmp_path)
+    err = capsys.readouterr().err
+    assert f"supernet {cfg.key()}" in err and "loss " in err and "acc " in err

@@ -117,24 +117,20 @@ def locate(relpath: str, data_dir=None, *, fetch: bool = True) -> Path:
     raise DataNotFoundError(f"{relpath} not found (looked in {looked}); to get it, {HOW_TO_GET}")
 
 
-def download(relpath: str, base_url: str, *, timeout: float = 60.0) -> Path:
-    """Fetch ``base_url/relpath`` into the cache; verified before it is moved into place."""
-    entry = FILES[relpath]
-    dest = cache_dir() / "data" / relpath
+def fetch_verified(url: str, dest: Path, expected: str, *, algorithm: str = "sha256", timeout: float = 60.0) -> Path:
+    """Download ``url`` to a temporary file beside ``dest``; move it into place only if its
+    ``algorithm`` digest equals ``expected`` (otherwise nothing is kept)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    url = base_url.rstrip("/") + "/" + relpath
-    h = hashlib.sha256()
+    h = hashlib.new(algorithm)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             for chunk in iter(lambda: resp.read(1 << 20), b""):
                 h.update(chunk)
                 out.write(chunk)
-        if h.hexdigest() != entry.sha256:
-            raise ChecksumError(
-                f"download of {url} has SHA-256 {h.hexdigest()[:16]}…, expected {entry.sha256[:16]}…; "
-                "nothing was cached"
-            )
+        if h.hexdigest() != expected:
+            raise ChecksumError(f"download of {url} has {algorithm.upper()} {h.hexdigest()[:16]}…, expected "
+                                f"{expected[:16]}…; nothing was cached")
         os.replace(tmp, dest)
     except (urllib.error.URLError, OSError) as e:
         raise DataNotFoundError(f"could not download {url}: {e}; to get the data, {HOW_TO_GET}") from None
@@ -142,6 +138,12 @@ def download(relpath: str, base_url: str, *, timeout: float = 60.0) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return dest
+
+
+def download(relpath: str, base_url: str, *, timeout: float = 60.0) -> Path:
+    """Fetch ``base_url/relpath`` into the cache; verified before it is moved into place."""
+    url = base_url.rstrip("/") + "/" + relpath
+    return fetch_verified(url, cache_dir() / "data" / relpath, FILES[relpath].sha256, timeout=timeout)
 
 
 def status(data_dir=None) -> list[dict]:

@@ -84,12 +84,18 @@ def load_python_batches(name: str, folder: str | os.PathLike, checksums: dict[st
 
 
 def load_images(name: str = "cifar10", *, data_dir=None, cifar_dir=None) -> ImageSet:
-    """Full CIFAR when ``cifar_dir`` (or ``$BENCHSUITE_CIFAR_DIR``) is given, else the bundle subset."""
+    """Full CIFAR from ``cifar_dir`` (or ``$BENCHSUITE_CIFAR_DIR``), else from a verified download in
+    the cache (``benchsuite data --fetch-cifar``), else the bundle's subset."""
     if name not in _FOLDERS:
         raise DataNotFoundError(f"no image data for {name!r}; known: {', '.join(_FOLDERS)}")
     cifar_dir = cifar_dir or os.environ.get("BENCHSUITE_CIFAR_DIR")
     if cifar_dir:
         return load_python_batches(name, cifar_dir)
+    from .cifar_fetch import cached_folder
+
+    downloaded = cached_folder(name)   # `benchsuite data --fetch-cifar NAME` put the full set here
+    if downloaded is not None:
+        return load_python_batches(name, downloaded)
     rel = f"images/{name}_subset.npz"
     path = sources.locate(rel, data_dir)
     with np.load(path, allow_pickle=False) as d:

@@ -251,7 +251,7 @@ def _run_epoch(net, data: SearchData, epoch: int, w_opt, a_opt, device, ddp_mode
         loss_sum += float(loss.detach()) * len(yw)
         correct += float((logits.argmax(1) == yw).sum())
         seen += len(yw)
-        bar.update(1)
+        bar.update(1, f"epoch {epoch + 1} loss {loss_sum / seen:.3f} acc {100.0 * correct / seen:.1f}%")
     seconds = time.perf_counter() - t0
     images = seen * (2 if bilevel else 1) * world   # bilevel steps also push an architecture batch
     return {"epoch": epoch + 1, "lr": round(lr, 6), "train_loss": loss_sum / max(seen, 1),
@@ -329,5 +329,5 @@ def train_supernet(cfg: TrainConfig, data: SearchData, *, device: str = "cpu", r
 
 
 class _NoBar:
-    def update(self, n: int = 1) -> None:
+    def update(self, n: int = 1, postfix: str = "") -> None:
         pass

@@ -1,0 +1,62 @@
+"""Download the official CIFAR-10/100 python archives for users, verified before anything is read.
+
+The archive's MD5 (the value CIFAR's authors and torchvision publish) is checked on the
+downloaded bytes before extraction; extraction uses tarfile's ``data`` filter (no absolute paths,
+links out of the folder or special files); the extracted batches are checked again against their
+own published MD5s when ``data.images`` reads them. Everything lands in ``$BENCHSUITE_CACHE/cifar``,
+which ``load_images`` then prefers over the bundle's small subset.
+"""
+from __future__ import annotations
+
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from ..benchmarks.sources import cache_dir, fetch_verified
+from ..errors import ChecksumError, DataNotFoundError
+
+ARCHIVES = {
+    "cifar10": ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
+                "cifar-10-batches-py"),
+    "cifar100": ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85",
+                 "cifar-100-python"),
+}
+
+
+def cifar_root() -> Path:
+    return cache_dir() / "cifar"
+
+
+def cached_folder(name: str) -> Path | None:
+    """The extracted batches folder of a finished download, if there is one."""
+    folder = cifar_root() / ARCHIVES[name][2]
+    return folder if (folder / ".complete").is_file() else None
+
+
+def fetch_cifar(name: str, *, url: str | None = None, md5: str | None = None, timeout: float = 120.0) -> Path:
+    """Download (once) and extract ``name``'s python batches; returns the batches folder."""
+    if name not in ARCHIVES:
+        raise DataNotFoundError(f"no CIFAR archive {name!r}; known: {', '.join(ARCHIVES)}")
+    done = cached_folder(name)
+    if done is not None:
+        return done
+    default_url, default_md5, folder = ARCHIVES[name]
+    root = cifar_root()
+    archive = fetch_verified(url or default_url, root / Path(default_url).name, md5 or default_md5,
+                             algorithm="md5", timeout=timeout)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                members = [m for m in tar.getmembers() if m.name.split("/")[0] == folder]
+                tar.extractall(tmp, members=members, filter="data")
+        except (tarfile.TarError, OSError) as e:
+            raise ChecksumError(f"{archive}: not a usable CIFAR archive ({e}); nothing was extracted") from None
+        if not (Path(tmp) / folder).is_dir():
+            raise DataNotFoundError(f"{archive} holds no {folder}/ folder")
+        dest = root / folder
+        if dest.exists():
+            shutil.rmtree(dest)
+        (Path(tmp) / folder).rename(dest)
+    (dest / ".complete").write_text(md5 or default_md5)
+    return dest

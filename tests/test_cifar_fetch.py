@@ -1,0 +1,100 @@
+"""CIFAR archive download for users: verified before extraction, served from 127.0.0.1 only."""
+import hashlib
+import http.server
+import io
+import pickle
+import tarfile
+import threading
+
+import numpy as np
+import pytest
+
+from benchsuite.cli import main
+from benchsuite.data import cifar_fetch
+from benchsuite.data.images import load_images, load_python_batches
+from benchsuite.errors import ChecksumError, DataNotFoundError
+
+NAMES = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]
+
+
+def _batch(i: int) -> bytes:
+    rng = np.random.default_rng(i)
+    return pickle.dumps({b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+                         b"labels": rng.integers(0, 10, 4).tolist()})
+
+
+def _archive(extra: tarfile.TarInfo | None = None) -> tuple[bytes, dict[str, str]]:
+    buf, sums = io.BytesIO(), {}
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for i, name in enumerate(NAMES):
+            raw = _batch(i)
+            sums[name] = hashlib.md5(raw).hexdigest()
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+        if extra is not None:
+            tar.addfile(extra, io.BytesIO(b"x" * extra.size))
+    return buf.getvalue(), sums
+
+
+@pytest.fixture
+def serve(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+def test_fetch_verifies_extracts_and_is_preferred(serve):
+    root, url = serve
+    data, sums = _archive()
+    (root / "c10.tar.gz").write_bytes(data)
+    folder = cifar_fetch.fetch_cifar("cifar10", url=f"{url}/c10.tar.gz", md5=hashlib.md5(data).hexdigest())
+    imgs = load_python_batches("cifar10", folder, checksums=sums)
+    assert imgs.x_train.shape == (20, 32, 32, 3) and imgs.x_test.shape == (4, 32, 32, 3)
+    (root / "c10.tar.gz").unlink()   # a second fetch is served from the cache
+    assert cifar_fetch.fetch_cifar("cifar10", url=f"{url}/c10.tar.gz") == folder
+    # load_images now prefers the download and checks it against the published MD5s: these
+    # synthetic batches are not the real ones, so they are refused rather than read.
+    with pytest.raises(ChecksumError, match="refusing to unpickle"):
+        load_images("cifar10")
+
+
+def test_fetch_with_wrong_md5_keeps_nothing(serve):
+    root, url = serve
+    data, _ = _archive()
+    (root / "c10.tar.gz").write_bytes(data)
+    with pytest.raises(ChecksumError, match="nothing was cached"):
+        cifar_fetch.fetch_cifar("cifar10", url=f"{url}/c10.tar.gz")   # the published MD5 of the real archive
+    assert cifar_fetch.cached_folder("cifar10") is None
+    assert not list(cifar_fetch.cifar_root().glob("*.tar.gz"))
+
+
+def test_fetch_refuses_paths_outside_the_folder(serve):
+    root, url = serve
+    evil = tarfile.TarInfo("cifar-10-batches-py/../../evil")
+    evil.size = 3
+    data, _ = _archive(evil)
+    (root / "c10.tar.gz").write_bytes(data)
+    with pytest.raises(ChecksumError, match="not a usable CIFAR archive"):
+        cifar_fetch.fetch_cifar("cifar10", url=f"{url}/c10.tar.gz", md5=hashlib.md5(data).hexdigest())
+    assert cifar_fetch.cached_folder("cifar10") is None
+
+
+def test_cli_fetch_errors_are_one_line(serve, capsys):
+    _, url = serve
+    assert main(["data", "--fetch-cifar", "cifar10", "--cifar-url", f"{url}/missing.tar.gz"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not download" in err[0] and "404" in err[0]
+    with pytest.raises(DataNotFoundError):
+        cifar_fetch.fetch_cifar("svhn")
