@@ -75,12 +75,13 @@ def plot_training(run_dir: Path) -> Path:
     """training.png: supernet training loss and accuracy per epoch, one line per (seed, supernet)."""
     t = pd.read_csv(run_dir / "training.csv")
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for (seed, key), d in t.groupby(["seed", "supernet"]):
-        label = f"seed {seed} {key}"
-        axes[0].plot(d.epoch, d.train_loss, marker=".", label=label)
-        axes[1].plot(d.epoch, d.train_acc, marker=".", label=f"train {label}")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, ((seed, key), d) in enumerate(t.groupby(["seed", "supernet"], sort=False)):
+        label, color = f"seed {seed} {key}", colors[i % len(colors)]   # one colour per supernet
+        axes[0].plot(d.epoch, d.train_loss, marker=".", color=color, label=label)
+        axes[1].plot(d.epoch, d.train_acc, marker=".", color=color, label=f"train {label}")
         if "valid_acc" in d and d.valid_acc.notna().any():
-            axes[1].plot(d.epoch, d.valid_acc, ls="--", marker=".", label=f"valid {label}")
+            axes[1].plot(d.epoch, d.valid_acc, ls="--", marker=".", color=color, label=f"valid {label}")
     axes[0].set_ylabel("training loss")
     axes[1].set_ylabel("accuracy (%)")
     for ax in axes:
