@@ -1,7 +1,9 @@
 """Shared fixtures. Data comes from $BENCHSUITE_DATA (CI: ../shared/data), never from the repo."""
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,23 @@ def nb201():
     from benchsuite.benchmarks.nb201 import NB201
 
     return NB201()
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A static file server on 127.0.0.1 only."""
+    root = tmp_path / "mirror"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield root, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()

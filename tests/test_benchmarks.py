@@ -1,6 +1,4 @@
-import http.server
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -81,26 +79,6 @@ def test_checksum_mismatch_refuses(tmp_path, monkeypatch, data_dir):
     monkeypatch.setenv("BENCHSUITE_DATA", str(d))
     with pytest.raises(ChecksumError, match="does not match the pinned"):
         NB201()
-
-
-@pytest.fixture
-def http_server(tmp_path):
-    """A static file server on 127.0.0.1 only."""
-    root = tmp_path / "mirror"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield root, f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
 
 
 def test_download_verifies_then_caches(http_server, tmp_path, monkeypatch, data_dir):

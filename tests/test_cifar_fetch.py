@@ -1,10 +1,8 @@
 """CIFAR archive download for users: verified before extraction, served from 127.0.0.1 only."""
 import hashlib
-import http.server
 import io
 import pickle
 import tarfile
-import threading
 
 import numpy as np
 import pytest
@@ -37,26 +35,8 @@ def _archive(extra: tarfile.TarInfo | None = None) -> tuple[bytes, dict[str, str
     return buf.getvalue(), sums
 
 
-@pytest.fixture
-def serve(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-
-
-def test_fetch_verifies_extracts_and_is_preferred(serve):
-    root, url = serve
+def test_fetch_verifies_extracts_and_is_preferred(http_server):
+    root, url = http_server
     data, sums = _archive()
     (root / "c10.tar.gz").write_bytes(data)
     folder = cifar_fetch.fetch_cifar("cifar10", url=f"{url}/c10.tar.gz", md5=hashlib.md5(data).hexdigest())
@@ -70,8 +50,8 @@ def test_fetch_verifies_extracts_and_is_preferred(serve):
         load_images("cifar10")
 
 
-def test_fetch_with_wrong_md5_keeps_nothing(serve):
-    root, url = serve
+def test_fetch_with_wrong_md5_keeps_nothing(http_server):
+    root, url = http_server
     data, _ = _archive()
     (root / "c10.tar.gz").write_bytes(data)
     with pytest.raises(ChecksumError, match="nothing was cached"):
@@ -80,8 +60,8 @@ def test_fetch_with_wrong_md5_keeps_nothing(serve):
     assert not list(cifar_fetch.cifar_root().glob("*.tar.gz"))
 
 
-def test_fetch_refuses_paths_outside_the_folder(serve):
-    root, url = serve
+def test_fetch_refuses_paths_outside_the_folder(http_server):
+    root, url = http_server
     evil = tarfile.TarInfo("cifar-10-batches-py/../../evil")
     evil.size = 3
     data, _ = _archive(evil)
@@ -91,8 +71,8 @@ def test_fetch_refuses_paths_outside_the_folder(serve):
     assert cifar_fetch.cached_folder("cifar10") is None
 
 
-def test_cli_fetch_errors_are_one_line(serve, capsys):
-    _, url = serve
+def test_cli_fetch_errors_are_one_line(http_server, capsys):
+    _, url = http_server
     assert main(["data", "--fetch-cifar", "cifar10", "--cifar-url", f"{url}/missing.tar.gz"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "could not download" in err[0] and "404" in err[0]
