@@ -94,6 +94,16 @@ def plot_training(run_dir: Path) -> Path:
     return path
 
 
+def training_summary(run_dir: Path) -> tuple[float, float]:
+    """(supernet training seconds summed over every supernet and seed, median images/s) from
+    training.csv; NaN for runs without a supernet."""
+    path = run_dir / "training.csv"
+    if not path.is_file():
+        return float("nan"), float("nan")
+    t = pd.read_csv(path)
+    return float(t.seconds.sum()), float(t.images_per_s.median())
+
+
 def derived_summary(run_dir: Path) -> tuple[str, float]:
     """(derived cell(s), mean true accuracy over seeds) from derived.csv, or ('', nan)."""
     path = run_dir / "derived.csv"
@@ -132,6 +142,7 @@ def summarize_common(run_dirs: list[str | Path], *, n_boot: int = 1000) -> pd.Da
         lo, hi = metrics.bootstrap_ci(metrics.spearman, g.score.to_numpy(), g.true_acc.to_numpy(), n_boot=n_boot)
         row["spearman_ci"] = f"[{lo:.3f}, {hi:.3f}]"
         row["derived"], row["derived_acc"] = derived_summary(d)
+        row["supernet_seconds"], row["supernet_images_per_s"] = training_summary(d)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -150,6 +161,7 @@ def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
         row["spearman_ci"] = (f"[{first['spearman_ci_low']:.3f}, {first['spearman_ci_high']:.3f}]"
                               if "spearman_ci_low" in first else "")
         row["derived"], row["derived_acc"] = derived_summary(Path(d))
+        row["supernet_seconds"], row["supernet_images_per_s"] = training_summary(Path(d))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -164,13 +176,14 @@ def report(run_dirs: list[str | Path], out: str | Path, *, common: bool = False)
     written = [p for d in run_dirs for p in plot_run(d)]
     table.to_csv(out / "summary.csv", index=False)
     md = ["| selector | bench | dataset | acc | epochs | n | seeds | ρ | ρ CI (first seed) | τ | top-10 acc | regret "
-          "| derived cell acc |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "| derived cell acc | supernet s (img/s) |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         derived = "" if np.isnan(r.derived_acc) else f"{r.derived_acc:.2f}"
+        trained = "" if np.isnan(r.supernet_seconds) else f"{r.supernet_seconds:.0f} ({r.supernet_images_per_s:.0f})"
         md.append(f"| {r.selector} | {r.bench} | {r.dataset} | {r.acc_metric} | {r.fidelity} | {r.n_archs} | "
                   f"{r.seeds} | {r.spearman:.3f} | {r.spearman_ci} | {r.kendall:.3f} | {r.top10_acc:.2f} | "
-                  f"{r.regret:.2f} | {derived} |")
+                  f"{r.regret:.2f} | {derived} | {trained} |")
     (out / "summary.md").write_text("\n".join(md) + "\n")
     fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(table) + 2), 3.5))
     labels = [f"{r.selector}\n{r.dataset}" for r in table.itertuples()]

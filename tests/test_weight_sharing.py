@@ -145,6 +145,10 @@ def test_cli_run_reports_derived_cell_and_training_curves(tmp_path, capsys):
     assert set(training.seed) == {0, 1} and training.groupby("seed").epoch.max().tolist() == [2, 2]
     assert (out / "training.png").is_file()
     assert "derived=" in capsys.readouterr().out
+    assert main(["report", str(out), "--out", str(tmp_path / "rep")]) == 0
+    summary = pd.read_csv(tmp_path / "rep" / "summary.csv")
+    assert summary.derived_acc[0] == pytest.approx(derived.true_acc.mean())
+    assert summary.supernet_seconds[0] == pytest.approx(training.seconds.sum()) and summary.supernet_seconds[0] > 0
 
 
 def test_paper_preset_refuses_the_image_subset(tmp_path, capsys):
