@@ -41,6 +41,7 @@ class SupernetSelector(Selector):
         self.batch_size, self.limit, self.eval_batches = batch_size, limit, eval_batches
         self.amp, self.channels_last, self.cifar_dir = amp, channels_last, cifar_dir
         self._trained: list = []          # every supernet this selector used, for the report
+        self._images_by_dataset: dict[str, Any] = {}
         self._data: dict[str, Any] = {}
         self.derived: dict[str, Any] = {}
 
@@ -53,13 +54,13 @@ class SupernetSelector(Selector):
 
     # -- shared machinery -----------------------------------------------------------------
     def _images(self, ctx: Context):
-        if ctx.dataset in self._data:
-            return self._data[ctx.dataset]
+        if ctx.dataset in self._images_by_dataset:
+            return self._images_by_dataset[ctx.dataset]
         images = load_images(_IMAGES[ctx.dataset], data_dir=ctx.data_dir, cifar_dir=self.cifar_dir)
         if self.preset == "paper" and "subset" in images.source:
             raise ConfigError("preset=paper needs the full CIFAR python batches (--hp cifar_dir=DIR or "
                               f"$BENCHSUITE_CIFAR_DIR); only {images.source} was found")
-        self._data[ctx.dataset] = images
+        self._images_by_dataset[ctx.dataset] = images
         return images
 
     def search_data(self, ctx: Context, *, limit: int | None, random_labels: bool = False):
