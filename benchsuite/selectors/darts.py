@@ -19,9 +19,12 @@ from .weight_sharing import SupernetSelector
 
 class _ImportanceSelector(SupernetSelector):
     def importance(self, ctx: Context):
+        """Computed once per selector: IT's needs a pass over the validation batches."""
         from ..supernet.evaluate import importance
 
-        return importance(self.supernet(ctx), self.eval_set(ctx))
+        if getattr(self, "_importance", None) is None:
+            self._importance = importance(self.supernet(ctx), self.eval_set(ctx))
+        return self._importance
 
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
         from ..supernet.model import log_score

@@ -19,9 +19,8 @@ import torch
 
 from ..spaces.nb201 import EDGES
 from .base import Context
-from .evolution import evolve
 from .registry import SELECTORS
-from .weight_sharing import EVOLVE, SupernetSelector
+from .weight_sharing import SupernetSelector
 
 PATHS = ((0, 3), (0, 2, 3), (0, 1, 2, 3), (0, 1, 3))
 _EDGE_INDEX = {edge: k for k, edge in enumerate(EDGES)}
@@ -103,8 +102,4 @@ class RLNASSelector(SupernetSelector):
         return np.array([t.angle(arch_to_path(a)) for a in archs])
 
     def derive(self, ctx: Context) -> str:
-        pop, gens, parents = EVOLVE[self.preset]
-        cell, fit, n = evolve(lambda cells: self.score(cells, ctx), seed=self.seed, population=pop,
-                              generations=gens, parents=parents)
-        self.derived = {"arch": cell, "angle": fit, "evaluated": n, "search": "evolution"}
-        return cell
+        return self.evolve_derive(lambda cells: self.score(cells, ctx), fitness_is="angle")

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from .base import Context
-from .evolution import evolve
 from .registry import SELECTORS
-from .weight_sharing import EVOLVE, SupernetSelector
+from .weight_sharing import SupernetSelector
 
 # Few-shot sub-supernet epochs per preset (each of the five).
 SPLIT_EPOCHS = {"smoke": 1, "cpu": 20, "paper": 50}
@@ -52,12 +51,7 @@ class SPOSSelector(SupernetSelector):
         return np.asarray(self._accuracy(archs, ctx), dtype=float)
 
     def derive(self, ctx: Context) -> str:
-        pop, gens, parents = EVOLVE[self.preset]
-        cell, fit, n = evolve(lambda cells: self._accuracy(cells, ctx), seed=self.seed, population=pop,
-                              generations=gens, parents=parents)
-        self.derived = {"arch": cell, "fitness": fit, "evaluated": n, "search": "evolution",
-                        "population": pop, "generations": gens}
-        return cell
+        return self.evolve_derive(lambda cells: self._accuracy(cells, ctx), fitness_is="validation accuracy")
 
 
 @SELECTORS.register("fewshot")

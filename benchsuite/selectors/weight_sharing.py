@@ -105,6 +105,16 @@ class SupernetSelector(Selector):
             self._trained.append(net)
         return net
 
+    def evolve_derive(self, fitness, **record: Any) -> str:
+        """Derive a cell by SPOS's evolutionary search (sizes from the preset) on ``fitness``."""
+        from .evolution import evolve
+
+        pop, gens, parents = EVOLVE[self.preset]
+        cell, fit, n = evolve(fitness, seed=self.seed, population=pop, generations=gens, parents=parents)
+        self.derived = {"arch": cell, "fitness": fit, "evaluated": n, "search": "evolution",
+                        "population": pop, "generations": gens, **record}
+        return cell
+
     def train_all(self, ctx: Context) -> list:
         """Every supernet this selector needs, trained (or loaded): what ``train-supernet`` runs."""
         return [self.supernet(ctx)]
