@@ -1,10 +1,11 @@
 """Download the official CIFAR-10/100 python archives for users, verified before anything is read.
 
 The archive's MD5 (the value CIFAR's authors and torchvision publish) is checked on the
-downloaded bytes before extraction; extraction uses tarfile's ``data`` filter (no absolute paths,
-links out of the folder or special files); the extracted batches are checked again against their
-own published MD5s when ``data.images`` reads them. Everything lands in ``$BENCHSUITE_CACHE/cifar``,
-which ``load_images`` then prefers over the bundle's small subset.
+downloaded bytes before extraction. Extraction admits only regular files and folders inside the
+expected folder (no absolute paths, ``..``, links or special files), plus tarfile's ``data``
+filter where Python has it. The extracted batches are checked again against their own published
+MD5s when ``data.images`` reads them. Everything lands in ``$BENCHSUITE_CACHE/cifar``, which
+``load_images`` then prefers over the bundle's small subset.
 """
 from __future__ import annotations
 
@@ -34,6 +35,20 @@ def cached_folder(name: str) -> Path | None:
     return folder if (folder / ".complete").is_file() else None
 
 
+def _safe_members(tar: tarfile.TarFile, folder: str) -> list[tarfile.TarInfo]:
+    """The archive's members under ``folder``; any absolute path, ``..`` or non-regular entry
+    (link, device) there fails the whole archive (older Pythons lack tarfile's ``data`` filter)."""
+    out = []
+    for m in tar.getmembers():
+        parts = Path(m.name).parts
+        if not parts or parts[0] != folder:
+            continue
+        if m.name.startswith("/") or ".." in parts or not (m.isfile() or m.isdir()):
+            raise tarfile.TarError(f"unsafe member {m.name!r}")
+        out.append(m)
+    return out
+
+
 def fetch_cifar(name: str, *, url: str | None = None, md5: str | None = None, timeout: float = 120.0) -> Path:
     """Download (once) and extract ``name``'s python batches; returns the batches folder."""
     if name not in ARCHIVES:
@@ -48,8 +63,11 @@ def fetch_cifar(name: str, *, url: str | None = None, md5: str | None = None, ti
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         try:
             with tarfile.open(archive, "r:gz") as tar:
-                members = [m for m in tar.getmembers() if m.name.split("/")[0] == folder]
-                tar.extractall(tmp, members=members, filter="data")
+                members = _safe_members(tar, folder)
+                if hasattr(tarfile, "data_filter"):   # Python >= 3.11.4 / 3.12: the stdlib check too
+                    tar.extractall(tmp, members=members, filter="data")
+                else:
+                    tar.extractall(tmp, members=members)
         except (tarfile.TarError, OSError) as e:
             raise ChecksumError(f"{archive}: not a usable CIFAR archive ({e}); nothing was extracted") from None
         if not (Path(tmp) / folder).is_dir():
