@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchsuite.spaces import nb101, nb201
+from benchsuite.spaces import nb101, nb201, nb201_net
 
 
 def _count(net: nn.Module) -> int:
@@ -38,6 +38,28 @@ def test_nb201_forward_and_bn_free_copy():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
     missing = plain.load_state_dict(net.state_dict(), strict=False).missing_keys
     assert missing == []
+
+
+def test_nb201_zero_cost_nas_style():
+    """zero-cost-nas's variant: biased convs + non-affine BN in the cells give the same train-mode
+    function as the benchmark network with the same weights; its BN-free copy keeps the reduction
+    blocks' BN (that model's residual block ignores use_bn)."""
+    a = nb201.all_archs()[123]
+    torch.manual_seed(0)
+    zc = nb201.build_network(a, C=8, N=2, style="zero-cost-nas").train()
+    bench = nb201.build_network(a, C=8, N=2).train()
+    assert bench.load_state_dict(zc.state_dict(), strict=False).unexpected_keys  # the conv biases
+    x = torch.randn(6, 3, 32, 32)
+    assert torch.allclose(zc(x), bench(x), atol=1e-4)
+    cell_convs = [m for c in zc.cells if isinstance(c, nb201_net.Cell) for m in c.modules()
+                  if isinstance(m, nn.Conv2d)]
+    assert cell_convs and all(m.bias is not None for m in cell_convs)
+    plain = nb201.build_network(a, C=8, N=2, bn=False, style="zero-cost-nas")
+    bns = [n for n, m in plain.named_modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(bns) == 4 and all(isinstance(plain.cells[i], nb201_net.ResNetBasicBlock)
+                                 for i in {int(n.split(".")[1]) for n in bns})
+    with pytest.raises(ValueError, match="known: benchmark, zero-cost-nas"):
+        nb201.build_network(a, style="xautodl")
 
 
 def test_nb201_none_cell_outputs_constant():

@@ -11,6 +11,7 @@ from torch import nn
 
 from benchsuite import get_selector
 from benchsuite.data.images import load_images, proxy_batch
+from benchsuite.errors import ConfigError
 from benchsuite.selectors.base import Context
 from benchsuite.selectors.proxy_measures import PROXIES, compute
 from benchsuite.spaces import nb201
@@ -18,8 +19,8 @@ from benchsuite.spaces import nb201
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
 
-def _small(arch, bn=True):
-    return nb201.build_network(arch, C=8, N=1, bn=bn)
+def _small(arch, bn=True, style="benchmark"):
+    return nb201.build_network(arch, C=8, N=1, bn=bn, style=style)
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +32,9 @@ def _layers(net):
     return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def _fresh(seed=0):
+def _fresh(seed=0, style="benchmark"):
     torch.manual_seed(seed)
-    return _small(ARCH).train()
+    return _small(ARCH, style=style).train()
 
 
 # --- reference-style computations: one network copy and one pass per proxy, as zero-cost-nas ---
@@ -129,8 +130,8 @@ def ref_zico(net, x, y):
     return float(score)
 
 
-def ref_synflow(net, x, y):
-    plain = _small(ARCH, bn=False)
+def ref_synflow(net, x, y, style="benchmark"):
+    plain = _small(ARCH, bn=False, style=style)
     plain.load_state_dict(net.state_dict(), strict=False)
     for p in plain.state_dict().values():
         p.abs_()
@@ -143,14 +144,40 @@ REFS = {"grad_norm": ref_grad_norm, "snip": ref_snip, "fisher": ref_fisher, "gra
         "jacov": ref_jacov, "naswot": ref_naswot, "zico": ref_zico, "synflow": ref_synflow}
 
 
-def test_shared_passes_equal_reference_computations(batch):
+@pytest.mark.parametrize("style", ["benchmark", "zero-cost-nas"])
+def test_shared_passes_equal_reference_computations(batch, style):
     x, y = batch
-    ours = compute(lambda bn: _small(ARCH, bn), x, y, PROXIES, seed=0)
+    ours = compute(lambda bn: _small(ARCH, bn, style), x, y, PROXIES, seed=0)
     for name in PROXIES:
-        ref = REFS[name](_fresh(0), x, y)
+        kw = {"style": style} if name == "synflow" else {}
+        ref = REFS[name](_fresh(0, style), x, y, **kw)
         assert ours[name] == pytest.approx(ref, rel=2e-4, abs=1e-9), name
-    alone = {p: compute(lambda bn: _small(ARCH, bn), x, y, [p], seed=0)[p] for p in PROXIES}
+    alone = {p: compute(lambda bn: _small(ARCH, bn, style), x, y, [p], seed=0)[p] for p in PROXIES}
     assert alone == pytest.approx(ours, rel=1e-6)
+
+
+def test_cell_conv_bias_reaches_fisher_only(batch):
+    """zero-cost-nas's network: batch-statistics BN removes the cell convs' bias from the forward, so
+    weight-gradient proxies ignore it; fisher reads the biased conv output, so it changes."""
+    x, y = batch
+
+    def build(bn, zero_bias):
+        net = _small(ARCH, bn, "zero-cost-nas")
+        biased = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.bias is not None]
+        assert biased  # the cell convs carry a bias in this style
+        if zero_bias:
+            with torch.no_grad():
+                for m in biased:
+                    m.bias.zero_()
+        return net
+
+    def scores(zero_bias):  # compute() seeds before building: the same weights both times
+        return compute(lambda bn: build(bn, zero_bias), x, y, ["snip", "grasp", "fisher"], seed=0)
+
+    with_bias, without = scores(False), scores(True)
+    assert with_bias["snip"] == pytest.approx(without["snip"], rel=1e-4)
+    assert with_bias["grasp"] == pytest.approx(without["grasp"], rel=1e-3)
+    assert abs(with_bias["fisher"] - without["fisher"]) > 1e-3 * abs(without["fisher"])  # rounding: ~1e-7
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +253,15 @@ def test_copy_semantics_do_not_leak_between_proxies(batch):
     second = compute(lambda bn: _small(ARCH, bn), x, y, ["zico"], seed=0)
     assert first["zico"] == pytest.approx(second["zico"], rel=1e-6)
     assert copy.deepcopy(first) == first
+
+
+def test_network_choice_is_validated_and_keys_the_cache(tmp_path):
+    with pytest.raises(ConfigError, match="network must be one of reference, benchmark"):
+        get_selector("snip", network="xautodl")
+    ctx = Context(space="nb201", dataset="cifar10", seed=0, cache_dir=str(tmp_path))
+    kw = dict(seed=0, C=4, N=1, batch_size=8, share=False)
+    ref = get_selector("fisher", **kw)
+    bench = get_selector("fisher", network="benchmark", **kw)
+    s_ref, s_bench = ref.score([ARCH], ctx), bench.score([ARCH], ctx)
+    assert ref.cache_stats == (0, 1) and bench.cache_stats == (0, 1)  # separate cache entries
+    assert s_ref[0] != s_bench[0]

@@ -50,24 +50,32 @@ class ProxyCache:
             f.write(json.dumps({"cell": cell, "values": values}) + "\n")
 
 
-def score_with_cache(archs, ctx, cache: ProxyCache, wanted: str, compute_cell) -> np.ndarray:
+def score_with_cache(archs, ctx, cache: ProxyCache, wanted: str, compute_cell, *, compute_cells=None,
+                     chunk: int = 1) -> np.ndarray:
     """Score each arch via its canonical cell: served from ``cache`` when present, else
     ``compute_cell(representative_arch) -> {name: value}`` is run once per canonical cell and
     stored. The representative of an NB201 class is its first cell in official index order, so a
-    cell's score never depends on which other cells are scored with it."""
+    cell's score never depends on which other cells are scored with it. With ``compute_cells``
+    (representatives -> list of dicts) and ``chunk`` > 1 the missing cells are computed ``chunk``
+    at a time (the packed GPU path)."""
     from ..spaces import get_space
 
     space = get_space(ctx.space)
-    out = np.empty(len(archs))
-    for i, arch in enumerate(archs):
-        cell = space.canonical(arch)
-        values = cache.get(cell, {wanted})
-        if values is None:
-            rep = nb201_representatives()[cell] if ctx.space == "nb201" else arch
-            values = compute_cell(rep)
-            cache.put(cell, values)
-        out[i] = values[wanted]
-    return out
+    cells = [space.canonical(a) for a in archs]
+    pending: dict[str, str] = {}  # canonical cell -> representative, in first-seen order
+    for arch, cell in zip(archs, cells):
+        if cell in pending:
+            cache.hits += 1  # served by the computation this call makes anyway
+        elif cache.get(cell, {wanted}) is None:
+            pending[cell] = nb201_representatives()[cell] if ctx.space == "nb201" else arch
+    todo = list(pending.items())
+    step = chunk if compute_cells is not None and chunk > 1 else 1
+    for i in range(0, len(todo), step):
+        part = todo[i:i + step]
+        values = compute_cells([rep for _, rep in part]) if step > 1 else [compute_cell(part[0][1])]
+        for (cell, _), v in zip(part, values):
+            cache.put(cell, v)
+    return np.array([cache.values[cell][wanted] for cell in cells], dtype=float)
 
 
 _REPS: dict[str, str] = {}

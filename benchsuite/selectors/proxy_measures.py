@@ -18,8 +18,9 @@ All values are "higher = better" as published; NaN marks a failure (e.g. a const
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -136,11 +137,30 @@ def synflow(net_no_bn: nn.Module, shape: tuple[int, ...], device) -> float:
     return float(sum((w.detach() * g).abs().sum() for w, g in zip(weights, grads) if g is not None))
 
 
+@contextlib.contextmanager
+def full_precision(device) -> Iterator[None]:
+    """No TF32 on CUDA while proxies are computed: cuDNN convs default to TF32 on Ampere and later,
+    which would make GPU scores differ from CPU ones in the third digit."""
+    if not str(device).startswith("cuda"):
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def compute(build: Callable[..., nn.Module], x: torch.Tensor, y: torch.Tensor, names: Iterable[str], *,
             seed: int, device: str = "cpu") -> dict[str, float]:
     """All requested proxies for one architecture. ``build(bn=...)`` makes its network; every
     proxy sees the same initial weights (seeded), as each reference copies one initialised net."""
-    names = set(names)
+    with full_precision(device):
+        return _compute(build, x, y, set(names), seed=seed, device=device)
+
+
+def _compute(build, x, y, names: set[str], *, seed: int, device: str) -> dict[str, float]:
     torch.manual_seed(seed)
     net = build(bn=True).to(device).train()
     init = {k: v.clone() for k, v in net.state_dict().items()}

@@ -4,6 +4,9 @@ Each selector scores with one proxy, but by default (``share=True``) computes al
 shared passes of ``proxy_measures.compute`` and caches them, so running the other seven later is
 served from the cache. Isomorphic cells (same canonical form) are computed once, on the
 canonical representative, so their scores are equal and independent of what else is scored.
+``network="reference"`` (default) scores NB201 cells on the network zero-cost-nas builds (see
+``spaces/nb201_net``), ``"benchmark"`` on the trained one. ``cell_batch`` cells share one packed
+pass (``proxy_packed``; default 16 on CUDA, 1 on CPU).
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..data.images import NUM_CLASSES, load_images, proxy_batch
+from ..errors import ConfigError
 from ..spaces import get_space
 from .base import Context, Selector
 from .proxy_cache import ProxyCache, score_with_cache
@@ -30,11 +34,19 @@ def load_batch(ctx: Context, batch_size: int, seed: int, cifar_dir: str | None, 
     return x, y, images.source
 
 
-def _network_kwargs(space: str, C: int | None, N: int | None) -> dict:
+NETWORKS = ("reference", "benchmark")
+
+
+def _network_kwargs(space: str, C: int | None, N: int | None, network: str = "benchmark") -> dict:
     """Width/depth overrides: NB201 init channels C and cells per stage N; NB101 stem channels and
-    cells per stack. None keeps each benchmark's own network (the one its table was trained with)."""
+    cells per stack. None keeps each benchmark's own network (the one its table was trained with).
+    ``network="reference"`` on NB201 scores zero-cost-nas's variant of it (see ``nb201_net``); NB101
+    has one network. The key is added only when it changes the network, so caches stay valid."""
     names = {"nb201": ("C", "N"), "nb101": ("stem_channels", "cells_per_stack")}[space]
-    return {k: v for k, v in zip(names, (C, N)) if v is not None}
+    kw = {k: v for k, v in zip(names, (C, N)) if v is not None}
+    if space == "nb201" and network == "reference":
+        kw["style"] = "zero-cost-nas"
+    return kw
 
 
 class ZeroCostSelector(Selector):
@@ -42,14 +54,28 @@ class ZeroCostSelector(Selector):
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, share: bool = True,
-                 C: int | None = None, N: int | None = None, cifar_dir: str | None = None) -> None:
+                 C: int | None = None, N: int | None = None, network: str = "reference",
+                 cell_batch: int | None = None, cifar_dir: str | None = None) -> None:
         super().__init__(seed=seed)
+        if cell_batch is not None and cell_batch < 1:
+            raise ConfigError(f"cell_batch must be >= 1, not {cell_batch}")
+        self.cell_batch = cell_batch
+        if network not in NETWORKS:
+            raise ConfigError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
+        self.network = network
         self.device = device
         self.batch_size = batch_size
         self.share = share
         self.C, self.N = C, N
         self.cifar_dir = cifar_dir
         self._batch = None
+
+    def _chunk(self) -> int:
+        """Cells per pass: packing is for a GPU, which one small network leaves mostly idle; on
+        this 2-core CPU it measured slower than one cell at a time (perf_proxies --pack)."""
+        if self.cell_batch is not None:
+            return self.cell_batch
+        return 16 if str(self.device).startswith("cuda") else 1
 
     def _names(self) -> set[str]:
         from .proxy_measures import PROXIES
@@ -64,19 +90,29 @@ class ZeroCostSelector(Selector):
             self._batch = load_batch(ctx, self.batch_size, self.seed, self.cifar_dir)
         x, y, source = self._batch
         y = y % _CLASSES[ctx.dataset] if _CLASSES[ctx.dataset] < NUM_CLASSES[_IMAGES[ctx.dataset]] else y
-        net_kw = _network_kwargs(ctx.space, self.C, self.N)
+        net_kw = _network_kwargs(ctx.space, self.C, self.N, self.network)
         cache = ProxyCache(ctx.space, {"seed": self.seed, "batch": self.batch_size, "images": source,
                                        "classes": _CLASSES[ctx.dataset], "net": net_kw, "version": VERSION},
                            root=ctx.cache_dir)
         names = self._names()
 
-        def compute_cell(rep: str) -> dict[str, float]:
+        def builder(rep: str):
             def build(bn: bool) -> object:
                 return space.build_network(rep, num_classes=_CLASSES[ctx.dataset], bn=bn, **net_kw)
 
-            return compute(build, x, y, names, seed=self.seed, device=self.device)
+            return build
 
-        out = score_with_cache(archs, ctx, cache, self.proxy, compute_cell)
+        def compute_cell(rep: str) -> dict[str, float]:
+            return compute(builder(rep), x, y, names, seed=self.seed, device=self.device)
+
+        def compute_cells(reps: list[str]) -> list[dict[str, float]]:
+            from .proxy_packed import compute_packed
+
+            return compute_packed([builder(r) for r in reps], x, y, names, seed=self.seed, device=self.device)
+
+        packed = ctx.space == "nb201"  # NB101 cells differ in depth and width: one network at a time
+        out = score_with_cache(archs, ctx, cache, self.proxy, compute_cell,
+                               compute_cells=compute_cells if packed else None, chunk=self._chunk())
         self.cache_stats = (cache.hits, cache.misses)
         return out
 

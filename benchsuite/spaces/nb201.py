@@ -142,8 +142,10 @@ def costs(arch: str, *, C: int = 16, N: int = 5, num_classes: int = 10, resoluti
     return {"params_m": params / 1e6, "flops_m": flops / 1e6}
 
 
-def build_network(arch: str, *, C: int = 16, N: int = 5, num_classes: int = 10, bn: bool = True):
-    """The torch NAS-Bench-201 network of a cell (imports torch only when called)."""
+def build_network(arch: str, *, C: int = 16, N: int = 5, num_classes: int = 10, bn: bool = True,
+                  style: str = "benchmark"):
+    """The torch NAS-Bench-201 network of a cell (imports torch only when called); ``style`` is
+    ``benchmark`` (the trained network, parameters equal the table) or ``zero-cost-nas``."""
     from .nb201_net import build_network as _build
 
-    return _build(arch, C=C, N=N, num_classes=num_classes, bn=bn)
+    return _build(arch, C=C, N=N, num_classes=num_classes, bn=bn, style=style)

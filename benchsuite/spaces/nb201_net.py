@@ -2,8 +2,16 @@
 
 Stem conv3x3 + BN; three stages of N cells at C, 2C, 4C with a ResNet basic block (stride 2)
 between stages; final BN + ReLU, global average pool, linear head. Cell ops are ReLU-Conv-BN
-(affine BN), 3x3 average pooling without padded zeros, identity, and zero. ``bn=False`` drops every
-BatchNorm, as zero-cost-nas does for synflow. Parameter counts equal ``nb201.costs``.
+(affine BN), 3x3 average pooling without padded zeros, identity, and zero. Parameter counts equal
+``nb201.costs``.
+
+``style="zero-cost-nas"`` builds the variant SamsungLabs/zero-cost-nas scores its proxies on
+(``foresight/models/nasbench2``): cell ops use AutoDL's ``affine=False`` form, a conv *with* bias
+followed by a non-affine BN. The bias leaves the forward unchanged (batch-statistics BN removes it),
+so gradients with respect to weights are the same, but fisher reads the biased conv output and
+synflow's BN-free copy keeps the bias. ``bn=False`` (synflow's copy) drops every BatchNorm in the
+benchmark style; in the zero-cost-nas style it keeps the reduction blocks' BN, because that model's
+residual block ignores ``use_bn``.
 """
 from __future__ import annotations
 
@@ -12,12 +20,16 @@ from torch import nn
 
 from .nb201 import EDGES, parse_arch
 
+STYLES = ("benchmark", "zero-cost-nas")
+
 
 class ReLUConvBN(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, bn: bool = True):
-        layers = [nn.ReLU(inplace=False), nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False)]
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, bn: bool = True,
+                 affine: bool = True):
+        # AutoDL's op: conv bias = not affine (a non-affine BN follows a biased conv).
+        layers = [nn.ReLU(inplace=False), nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=not affine)]
         if bn:
-            layers.append(nn.BatchNorm2d(c_out, affine=True, track_running_stats=True))
+            layers.append(nn.BatchNorm2d(c_out, affine=affine, track_running_stats=affine))
         super().__init__(*layers)
 
 
@@ -40,24 +52,24 @@ class ResNetBasicBlock(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
-def make_op(op: str, c: int, bn: bool = True) -> nn.Module:
+def make_op(op: str, c: int, bn: bool = True, affine: bool = True) -> nn.Module:
     if op == "none":
         return Zero()
     if op == "skip_connect":
         return nn.Identity()
     if op == "nor_conv_1x1":
-        return ReLUConvBN(c, c, 1, 1, 0, bn)
+        return ReLUConvBN(c, c, 1, 1, 0, bn, affine)
     if op == "nor_conv_3x3":
-        return ReLUConvBN(c, c, 3, 1, 1, bn)
+        return ReLUConvBN(c, c, 3, 1, 1, bn, affine)
     if op == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     raise ValueError(f"unknown NB201 op {op!r}")
 
 
 class Cell(nn.Module):
-    def __init__(self, ops: tuple[str, ...], c: int, bn: bool = True):
+    def __init__(self, ops: tuple[str, ...], c: int, bn: bool = True, affine: bool = True):
         super().__init__()
-        self.edges = nn.ModuleList(make_op(op, c, bn) for op in ops)
+        self.edges = nn.ModuleList(make_op(op, c, bn, affine) for op in ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -73,8 +85,12 @@ class Cell(nn.Module):
 
 
 class NB201Network(nn.Module):
-    def __init__(self, arch: str, C: int = 16, N: int = 5, num_classes: int = 10, bn: bool = True):
+    def __init__(self, arch: str, C: int = 16, N: int = 5, num_classes: int = 10, bn: bool = True,
+                 style: str = "benchmark"):
         super().__init__()
+        if style not in STYLES:
+            raise ValueError(f"unknown NB201 network style {style!r}; known: {', '.join(STYLES)}")
+        zc = style == "zero-cost-nas"
         ops = parse_arch(arch)
         assert len(ops) == len(EDGES)
         self.arch = arch
@@ -84,9 +100,9 @@ class NB201Network(nn.Module):
         c = C
         for stage in range(3):
             if stage:
-                cells.append(ResNetBasicBlock(c, 2 * c, bn))
+                cells.append(ResNetBasicBlock(c, 2 * c, bn or zc))
                 c *= 2
-            cells.extend(Cell(ops, c, bn) for _ in range(N))
+            cells.extend(Cell(ops, c, bn, affine=not zc) for _ in range(N))
         self.cells = nn.Sequential(*cells)
         self.lastact = nn.Sequential(*([nn.BatchNorm2d(c)] if bn else []), nn.ReLU(inplace=True))
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -97,5 +113,6 @@ class NB201Network(nn.Module):
         return self.classifier(self.pool(out).flatten(1))
 
 
-def build_network(arch: str, *, C: int = 16, N: int = 5, num_classes: int = 10, bn: bool = True) -> NB201Network:
-    return NB201Network(arch, C=C, N=N, num_classes=num_classes, bn=bn)
+def build_network(arch: str, *, C: int = 16, N: int = 5, num_classes: int = 10, bn: bool = True,
+                  style: str = "benchmark") -> NB201Network:
+    return NB201Network(arch, C=C, N=N, num_classes=num_classes, bn=bn, style=style)
