@@ -47,6 +47,21 @@ def _jacov(jac: torch.Tensor) -> float:
     return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
 
 
+def agreement_kernel(c: torch.Tensor) -> torch.Tensor:
+    """NASWOT's K_ik = #units where the binary codes of images i and k agree (codes on the last
+    axis, images on the one before) = c·cᵀ + (1-c)·(1-c)ᵀ = 2c·cᵀ - s_i - s_k + D, with one float32
+    matmul (exact: integer sums far below 2^24) instead of two."""
+    s = c.sum(-1, dtype=torch.float64)
+    return 2 * (c @ c.transpose(-1, -2)).double() - s[..., :, None] - s[..., None, :] + c.shape[-1]
+
+
+def fisher_channels(act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """zero-cost-nas's per-channel Fisher ½·mean_n(Σ_hw a·∂L/∂a)² of a (batch, channel[, h, w]) output."""
+    prod = act.detach() * grad.detach()
+    g_nk = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
+    return 0.5 * g_nk.pow(2).mean(0)
+
+
 def shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor, wanted: set[str]) -> dict[str, float]:
     """One forward; the gradients each of ``wanted`` (a subset of SHARED) needs."""
     out: dict[str, float] = {}
@@ -59,11 +74,7 @@ def shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor, wanted: set[st
         hooks += [m.register_forward_hook(lambda m, _i, o: acts.__setitem__(m, o)) for m in layers]
     if "naswot" in wanted:
         def code(_m, inp, _o):
-            # K_ik = #units where i and k agree = c·cᵀ + (1-c)·(1-c)ᵀ = 2c·cᵀ - s_i - s_k + D, with
-            # one float32 matmul (exact: integer sums far below 2^24) instead of two.
-            c = (inp[0].detach().reshape(n, -1) > 0).float()
-            s = c.sum(1, dtype=torch.float64)
-            kernel.add_(2 * (c @ c.t()).double() - s[:, None] - s[None, :] + c.shape[1])
+            kernel.add_(agreement_kernel((inp[0].detach().reshape(n, -1) > 0).float()))
 
         hooks += [m.register_forward_hook(code) for m in net.modules() if isinstance(m, nn.ReLU)]
     need_x = bool({"jacov"} & wanted)
@@ -90,10 +101,7 @@ def shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor, wanted: set[st
         if "fisher" in wanted:
             total = 0.0
             for w, a, g in zip(weights, outs, ga):
-                prod = a.detach() * g.detach()
-                g_nk = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
-                per_channel = 0.5 * g_nk.pow(2).mean(0)
-                total += float(per_channel.sum()) * math.prod(w.shape[1:])
+                total += float(fisher_channels(a, g).sum()) * math.prod(w.shape[1:])
             out["fisher"] = total
         if "grasp" in wanted:
             z = sum((g.detach() * g).sum() for g in gw)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spaces.nb201_net import Cell, NB201Network, ResNetBasicBlock, Zero
-from .proxy_measures import SHARED, _jacov, full_precision
+from .proxy_measures import SHARED, _jacov, agreement_kernel, fisher_channels, full_precision
 
 
 class _Layer:
@@ -118,11 +118,9 @@ class PackedNB201:
         return y.reshape(b, n, c, h, w)
 
     def _relu(self, x5: torch.Tensor, idx: torch.Tensor, rec) -> torch.Tensor:
-        if rec.kernel is not None:  # naswot: K_ik = #units where the codes of images i and k agree
+        if rec.kernel is not None:  # naswot, one kernel per network: codes (network, image, unit)
             c = (x5.detach() > 0).transpose(0, 1).reshape(x5.shape[1], x5.shape[0], -1).float()
-            s = c.sum(2, dtype=torch.float64)
-            k = 2 * torch.bmm(c, c.transpose(1, 2)).double() - s[:, :, None] - s[:, None, :] + c.shape[2]
-            rec.kernel.index_add_(0, idx, k)
+            rec.kernel.index_add_(0, idx, agreement_kernel(c))
         return F.relu(x5)
 
     def _rcb(self, packed, x5, idx, rec):
@@ -221,10 +219,10 @@ def shared_pass_packed(packed: PackedNB201, x, y, wanted: set[str]) -> dict[str,
             out["snip"] = _per_network(layers, vals, k, dev)
         if "fisher" in wanted:
             vals = []
-            for (layer, a), g in zip(rec.acts, ga):
-                prod = a.detach() * g.detach()  # (batch, n, C[, H, W])
-                g_nk = prod.sum(dim=(3, 4)) if prod.dim() == 5 else prod
-                vals.append(0.5 * g_nk.pow(2).mean(0).sum(1) * layer.fan)
+            for (layer, a), g in zip(rec.acts, ga):  # a: (batch, n, C[, H, W]) -> channels n·C
+                flat = a.shape[0], layer.n * a.shape[2], *a.shape[3:]
+                per_channel = fisher_channels(a.reshape(flat), g.reshape(flat))
+                vals.append(per_channel.reshape(layer.n, -1).sum(1) * layer.fan)
             out["fisher"] = _per_network([L for L, _ in rec.acts], vals, k, dev)
         if "grasp" in wanted:
             z = sum((g.detach() * g).sum() for g in gw if g.requires_grad)
