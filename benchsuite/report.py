@@ -113,6 +113,14 @@ def derived_summary(run_dir: Path) -> tuple[str, float]:
     return ";".join(dict.fromkeys(d.arch)), float(d.true_acc.mean())
 
 
+def _run_extras(run_dir: Path) -> dict:
+    """Columns read from a run's own files beside its metrics: the derived cell and supernet cost."""
+    derived, derived_acc = derived_summary(run_dir)
+    seconds, images_per_s = training_summary(run_dir)
+    return {"derived": derived, "derived_acc": derived_acc, "supernet_seconds": seconds,
+            "supernet_images_per_s": images_per_s}
+
+
 def _row_header(run_dir: Path, m: pd.DataFrame) -> dict:
     r = m.iloc[0]
     return {"run": str(run_dir), "bench": r.bench, "dataset": r.dataset, "acc_metric": r.acc_metric,
@@ -141,8 +149,7 @@ def summarize_common(run_dirs: list[str | Path], *, n_boot: int = 1000) -> pd.Da
         g = common[common.seed == common.seed.min()]
         lo, hi = metrics.bootstrap_ci(metrics.spearman, g.score.to_numpy(), g.true_acc.to_numpy(), n_boot=n_boot)
         row["spearman_ci"] = f"[{lo:.3f}, {hi:.3f}]"
-        row["derived"], row["derived_acc"] = derived_summary(d)
-        row["supernet_seconds"], row["supernet_images_per_s"] = training_summary(d)
+        row.update(_run_extras(d))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -160,8 +167,7 @@ def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
         first = per[per.seed == per.seed.iloc[0]].set_index("metric").value
         row["spearman_ci"] = (f"[{first['spearman_ci_low']:.3f}, {first['spearman_ci_high']:.3f}]"
                               if "spearman_ci_low" in first else "")
-        row["derived"], row["derived_acc"] = derived_summary(Path(d))
-        row["supernet_seconds"], row["supernet_images_per_s"] = training_summary(Path(d))
+        row.update(_run_extras(Path(d)))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -160,6 +160,15 @@ def full_precision(device) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
+def bn_free_copy(build: Callable[..., nn.Module], state: dict) -> nn.Module:
+    """Synflow's copy: ``build(bn=False)`` in train mode carrying ``state``'s weights (BN entries are
+    dropped; every other weight must be there)."""
+    plain = build(bn=False).train()
+    missing = plain.load_state_dict(state, strict=False).missing_keys
+    assert not missing, f"BN-free copy lacks weights {missing[:3]}"
+    return plain
+
+
 def compute(build: Callable[..., nn.Module], x: torch.Tensor, y: torch.Tensor, names: Iterable[str], *,
             seed: int, device: str = "cpu") -> dict[str, float]:
     """All requested proxies for one architecture. ``build(bn=...)`` makes its network; every
@@ -180,8 +189,6 @@ def _compute(build, x, y, names: set[str], *, seed: int, device: str) -> dict[st
         net.load_state_dict(init)
         out["zico"] = zico(net, x, y)
     if "synflow" in names:
-        plain = build(bn=False).to(device).train()
-        missing = plain.load_state_dict(init, strict=False).missing_keys  # BN entries are dropped
-        assert not missing, f"BN-free copy lacks weights {missing[:3]}"
+        plain = bn_free_copy(build, init).to(device)
         out["synflow"] = synflow(plain, tuple(x.shape[1:]), device)
     return {k: (v if math.isfinite(v) else float("nan")) for k, v in out.items()}

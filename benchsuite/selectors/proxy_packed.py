@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spaces.nb201_net import Cell, NB201Network, ResNetBasicBlock, Zero
-from .proxy_measures import SHARED, _jacov, agreement_kernel, fisher_channels, full_precision
+from .proxy_measures import SHARED, _jacov, agreement_kernel, bn_free_copy, fisher_channels, full_precision
 
 
 class _Layer:
@@ -37,9 +37,6 @@ class _Layer:
         self.fan = math.prod(m0.weight.shape[1:])  # weights per output channel: fisher's broadcast
         if not self.linear:
             self.stride, self.padding = m0.stride, m0.padding
-
-    def params(self) -> list[torch.Tensor]:
-        return [self.w] + ([self.b] if self.b is not None else [])
 
 
 class _Norm:
@@ -291,10 +288,7 @@ def _compute_packed(builds, x, y, names: set[str], *, seed: int, device: str) ->
         net = build(bn=True).train()
         nets.append(net)
         if "synflow" in names:
-            plain = build(bn=False).train()
-            missing = plain.load_state_dict(net.state_dict(), strict=False).missing_keys
-            assert not missing, f"BN-free copy lacks weights {missing[:3]}"
-            plains.append(plain)
+            plains.append(bn_free_copy(build, net.state_dict()))
     x, y = x.to(device), y.to(device)
     cols: dict[str, torch.Tensor] = {}
     if names & (SHARED | {"zico"}):
