@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from benchsuite.data.images import load_images, proxy_batch
-from benchsuite.selectors.proxy_measures import PROXIES, compute
-from benchsuite.selectors.proxy_packed import compute_packed
+from benchsuite.selectors.proxies.measures import PROXIES, compute
+from benchsuite.selectors.proxies.packed import compute_packed
 from benchsuite.spaces import nb201
 
 

@@ -97,7 +97,7 @@ def cmd_train_supernet(a) -> int:
     from .runner import resolve_device
     from .selectors.base import Context
     from .selectors.registry import SELECTORS
-    from .selectors.weight_sharing import SupernetSelector
+    from .selectors.weight_sharing.base import SupernetSelector
     from .supernet.trainer import distributed, init_distributed_from_env
 
     cls = SELECTORS.get(a.selector)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from benchsuite import get_selector
-from benchsuite.selectors import eproxy_model as em
 from benchsuite.selectors.base import Context
-from benchsuite.selectors.eproxy import dps_search, mutate, random_setting, used
+from benchsuite.selectors.proxies import eproxy_model as em
+from benchsuite.selectors.proxies.eproxy import dps_search, mutate, random_setting, used
 from benchsuite.spaces import nb201
 
 TINY = {"C": 4, "N": 1, "batch_size": 4, "iters": 3}

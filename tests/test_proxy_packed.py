@@ -9,8 +9,8 @@ from benchsuite import get_selector
 from benchsuite.data.images import load_images, proxy_batch
 from benchsuite.errors import ConfigError
 from benchsuite.selectors.base import Context
-from benchsuite.selectors.proxy_measures import PROXIES, compute
-from benchsuite.selectors.proxy_packed import compute_packed
+from benchsuite.selectors.proxies.measures import PROXIES, compute
+from benchsuite.selectors.proxies.packed import compute_packed
 from benchsuite.spaces import nb201
 
 # Mixed ops on every edge position, a cut-off cell, the all-none and all-skip cells.
@@ -71,7 +71,7 @@ def test_selector_cell_batch_gives_the_same_scores_and_dedups(tmp_path):
 def test_full_precision_turns_tf32_off_on_cuda_only():
     import torch
 
-    from benchsuite.selectors.proxy_measures import full_precision
+    from benchsuite.selectors.proxies.measures import full_precision
 
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True

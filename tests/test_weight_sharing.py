@@ -10,8 +10,8 @@ import torch
 from benchsuite import get_selector
 from benchsuite.cli import main
 from benchsuite.selectors.base import Context
-from benchsuite.selectors.evolution import evolve
-from benchsuite.selectors.rlnas import AngleTable
+from benchsuite.selectors.weight_sharing.evolution import evolve
+from benchsuite.selectors.weight_sharing.rlnas import AngleTable
 from benchsuite.spaces import nb201
 from benchsuite.supernet.model import Supernet, arch_to_path
 
@@ -166,7 +166,7 @@ def test_weight_sharing_selectors_reject_nb101(tmp_path, capsys):
 def test_train_supernet_command_prepares_what_run_loads(tmp_path, capsys):
     assert main(["train-supernet", "--selector", "rlnas", "--hp", "preset=smoke", "--seeds", "3"]) == 0
     assert "trained" in capsys.readouterr().out
-    from benchsuite.selectors import weight_sharing
+    from benchsuite.selectors.weight_sharing import base as weight_sharing
 
     weight_sharing._MEMO.clear()   # a later `benchsuite run` is a new process: it must find the checkpoint
     out = tmp_path / "run"

@@ -13,7 +13,7 @@ from benchsuite import get_selector
 from benchsuite.data.images import load_images, proxy_batch
 from benchsuite.errors import ConfigError
 from benchsuite.selectors.base import Context
-from benchsuite.selectors.proxy_measures import PROXIES, compute
+from benchsuite.selectors.proxies.measures import PROXIES, compute
 from benchsuite.spaces import nb201
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"

@@ -9,15 +9,15 @@ for _name, _target in {
     "random": "benchsuite.selectors.baselines:RandomSelector",
     "params": "benchsuite.selectors.baselines:ParamsSelector",
     "flops": "benchsuite.selectors.baselines:FlopsSelector",
-    **{p: f"benchsuite.selectors.zero_cost:{p.title().replace('_', '')}Selector"
+    **{p: f"benchsuite.selectors.proxies.zero_cost:{p.title().replace('_', '')}Selector"
        for p in ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacov", "naswot", "zico")},
-    "eproxy": "benchsuite.selectors.eproxy:EproxySelector",
-    "eproxy-dps": "benchsuite.selectors.eproxy:EproxyDPSSelector",
-    "darts": "benchsuite.selectors.darts:DartsSelector",
-    "it": "benchsuite.selectors.darts:ITSelector",
-    "darts-pt": "benchsuite.selectors.darts_pt:DartsPTSelector",
-    "spos": "benchsuite.selectors.spos:SPOSSelector",
-    "fewshot": "benchsuite.selectors.spos:FewShotSelector",
-    "rlnas": "benchsuite.selectors.rlnas:RLNASSelector",
+    "eproxy": "benchsuite.selectors.proxies.eproxy:EproxySelector",
+    "eproxy-dps": "benchsuite.selectors.proxies.eproxy:EproxyDPSSelector",
+    "darts": "benchsuite.selectors.weight_sharing.darts:DartsSelector",
+    "it": "benchsuite.selectors.weight_sharing.darts:ITSelector",
+    "darts-pt": "benchsuite.selectors.weight_sharing.darts_pt:DartsPTSelector",
+    "spos": "benchsuite.selectors.weight_sharing.spos:SPOSSelector",
+    "fewshot": "benchsuite.selectors.weight_sharing.spos:FewShotSelector",
+    "rlnas": "benchsuite.selectors.weight_sharing.rlnas:RLNASSelector",
 }.items():
     SELECTORS.register(_name, _target)

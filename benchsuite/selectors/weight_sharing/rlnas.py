@@ -17,10 +17,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..spaces.nb201 import EDGES
-from .base import Context
-from .registry import SELECTORS
-from .weight_sharing import SupernetSelector
+from ...spaces.nb201 import EDGES
+from ..base import Context
+from ..registry import SELECTORS
+from .base import SupernetSelector
 
 PATHS = ((0, 3), (0, 2, 3), (0, 1, 2, 3), (0, 1, 3))
 _EDGE_INDEX = {edge: k for k, edge in enumerate(EDGES)}
@@ -96,7 +96,7 @@ class RLNASSelector(SupernetSelector):
         return self._table
 
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
-        from ..supernet.model import arch_to_path
+        from ...supernet.model import arch_to_path
 
         t = self.table(ctx)
         return np.array([t.angle(arch_to_path(a)) for a in archs])

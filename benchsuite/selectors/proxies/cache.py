@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..benchmarks.sources import cache_dir
+from ...benchmarks.sources import cache_dir
 
 
 class ProxyCache:
@@ -58,7 +58,7 @@ def score_with_cache(archs, ctx, cache: ProxyCache, wanted: str, compute_cell, *
     cell's score never depends on which other cells are scored with it. With ``compute_cells``
     (representatives -> list of dicts) and ``chunk`` > 1 the missing cells are computed ``chunk``
     at a time (the packed GPU path)."""
-    from ..spaces import get_space
+    from ...spaces import get_space
 
     space = get_space(ctx.space)
     cells = [space.canonical(a) for a in archs]
@@ -84,7 +84,7 @@ _REPS: dict[str, str] = {}
 def nb201_representatives() -> dict[str, str]:
     """canonical form -> the first cell (official index order) that has it."""
     if not _REPS:
-        from ..spaces import nb201
+        from ...spaces import nb201
 
         for a in nb201.all_archs():
             _REPS.setdefault(nb201.canonical(a), a)

@@ -12,27 +12,27 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import Context
-from .registry import SELECTORS
-from .weight_sharing import SupernetSelector
+from ..base import Context
+from ..registry import SELECTORS
+from .base import SupernetSelector
 
 
 class _ImportanceSelector(SupernetSelector):
     def importance(self, ctx: Context):
         """Computed once per selector: IT's needs a pass over the validation batches."""
-        from ..supernet.evaluate import importance
+        from ...supernet.evaluate import importance
 
         if getattr(self, "_importance", None) is None:
             self._importance = importance(self.supernet(ctx), self.eval_set(ctx))
         return self._importance
 
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
-        from ..supernet.model import log_score
+        from ...supernet.model import log_score
 
         return np.asarray(log_score(self.importance(ctx), archs))
 
     def derive(self, ctx: Context) -> str:
-        from ..supernet.model import argmax_arch
+        from ...supernet.model import argmax_arch
 
         imp = self.importance(ctx)
         cell = argmax_arch(imp)

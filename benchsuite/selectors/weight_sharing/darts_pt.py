@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import Context
-from .registry import SELECTORS
-from .weight_sharing import SupernetSelector
+from ..base import Context
+from ..registry import SELECTORS
+from .base import SupernetSelector
 
 PROJ_INTV = {"smoke": 1, "cpu": 1, "paper": 5}
 
@@ -40,7 +40,7 @@ class DartsPTSelector(SupernetSelector):
         self._drops: torch.Tensor | None = None
 
     def _masked_accuracy(self, net, batches, weights: torch.Tensor, edge: int, op: int) -> float:
-        from ..supernet.evaluate import accuracy
+        from ...supernet.evaluate import accuracy
 
         w = weights.clone()
         w[edge, op] = 0.0
@@ -48,7 +48,7 @@ class DartsPTSelector(SupernetSelector):
 
     def drops(self, ctx: Context) -> torch.Tensor:
         """(6, 5) validation-accuracy drop when each op is masked on the trained supernet."""
-        from ..supernet.evaluate import accuracy
+        from ...supernet.evaluate import accuracy
 
         if self._drops is None:
             net, batches = self.supernet(ctx), self.eval_set(ctx)
@@ -60,14 +60,14 @@ class DartsPTSelector(SupernetSelector):
         return self._drops
 
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
-        from ..supernet.model import arch_to_path
+        from ...supernet.model import arch_to_path
 
         d = self.drops(ctx).double()
         return np.array([float(sum(d[e, k] for e, k in enumerate(arch_to_path(a)))) for a in archs])
 
     def derive(self, ctx: Context) -> str:
-        from ..supernet.model import path_to_arch
-        from ..supernet.trainer import _NoBar, _run_epoch, checkpoint_dir
+        from ...supernet.model import path_to_arch
+        from ...supernet.trainer import _NoBar, _run_epoch, checkpoint_dir
 
         base = self.supernet(ctx)
         intv = self.proj_intv or PROJ_INTV[self.preset]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..supernet.model import NUM_EDGES, NUM_OPS, path_to_arch
+from ...supernet.model import NUM_EDGES, NUM_OPS, path_to_arch
 
 
 def evolve(fitness: Callable[[Sequence[str]], Sequence[float]], *, seed: int, population: int = 50,
@@ -55,6 +55,6 @@ def evolve(fitness: Callable[[Sequence[str]], Sequence[float]], *, seed: int, po
 
 
 def _op_index(cell: str, edge: int) -> int:
-    from ..supernet.model import arch_to_path
+    from ...supernet.model import arch_to_path
 
     return arch_to_path(cell)[edge]

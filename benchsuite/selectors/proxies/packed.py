@@ -2,7 +2,7 @@
 
 On a GPU one small NB201 network (batch 64) cannot fill the device, so ``--device cuda`` scores
 ``cell_batch`` cells per pass. Each cell keeps its own network, built and seeded exactly as the
-one-cell path builds it (``proxy_measures.compute``); the K networks are packed along the channel
+one-cell path builds it (``measures.compute``); the K networks are packed along the channel
 axis: activations are (batch, K, C, H, W), every conv is a grouped conv with one group per network,
 BatchNorm is per channel (so each network keeps its own batch statistics), and the classifier is a
 batched matmul. On each cell edge the networks are grouped by the op they use there, each group
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..spaces.nb201_net import Cell, NB201Network, ResNetBasicBlock, Zero
-from .proxy_measures import SHARED, _jacov, agreement_kernel, bn_free_copy, fisher_channels, full_precision
+from ...spaces.nb201_net import Cell, NB201Network, ResNetBasicBlock, Zero
+from .measures import SHARED, _jacov, agreement_kernel, bn_free_copy, fisher_channels, full_precision
 
 
 class _Layer:

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .base import Context
-from .registry import SELECTORS
-from .weight_sharing import SupernetSelector
+from ..base import Context
+from ..registry import SELECTORS
+from .base import SupernetSelector
 
 # Few-shot sub-supernet epochs per preset (each of the five).
 SPLIT_EPOCHS = {"smoke": 1, "cpu": 20, "paper": 50}
@@ -37,8 +37,8 @@ class SPOSSelector(SupernetSelector):
         return self.supernet(ctx)
 
     def _accuracy(self, archs: Sequence[str], ctx: Context) -> list[float]:
-        from ..supernet.evaluate import accuracy
-        from ..supernet.model import arch_to_path
+        from ...supernet.evaluate import accuracy
+        from ...supernet.model import arch_to_path
 
         batches = self.eval_set(ctx)
         for a in archs:
@@ -63,7 +63,7 @@ class FewShotSelector(SPOSSelector):
     def __init__(self, *, split_edge: int = 0, split_epochs: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if not 0 <= split_edge < 6:
-            from ..errors import ConfigError
+            from ...errors import ConfigError
 
             raise ConfigError(f"split_edge must be 0..5 (an NB201 edge), got {split_edge}")
         self.split_edge, self.split_epochs = split_edge, split_epochs

@@ -1,12 +1,12 @@
 """Zero-cost proxies as selectors: synflow, snip, grasp, fisher, grad_norm, jacov, naswot, zico.
 
 Each selector scores with one proxy, but by default (``share=True``) computes all eight from the
-shared passes of ``proxy_measures.compute`` and caches them, so running the other seven later is
+shared passes of ``measures.compute`` and caches them, so running the other seven later is
 served from the cache. Isomorphic cells (same canonical form) are computed once, on the
 canonical representative, so their scores are equal and independent of what else is scored.
 ``network="reference"`` (default) scores NB201 cells on the network zero-cost-nas builds (see
 ``spaces/nb201_net``), ``"benchmark"`` on the trained one. ``cell_batch`` cells share one packed
-pass (``proxy_packed``; default 16 on CUDA, 1 on CPU).
+pass (``packed``; default 16 on CUDA, 1 on CPU).
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data.images import NUM_CLASSES, load_images, proxy_batch
-from ..errors import ConfigError
-from ..spaces import get_space
-from .base import Context, Selector
-from .proxy_cache import ProxyCache, score_with_cache
-from .registry import SELECTORS
+from ...data.images import NUM_CLASSES, load_images, proxy_batch
+from ...errors import ConfigError
+from ...spaces import get_space
+from ..base import Context, Selector
+from ..registry import SELECTORS
+from .cache import ProxyCache, score_with_cache
 
 # Which image set stands in for each benchmark dataset (ImageNet16-120 images are not bundled:
 # its cells are scored on CIFAR-100 images with 120 output classes).
@@ -78,12 +78,12 @@ class ZeroCostSelector(Selector):
         return 16 if str(self.device).startswith("cuda") else 1
 
     def _names(self) -> set[str]:
-        from .proxy_measures import PROXIES
+        from .measures import PROXIES
 
         return set(PROXIES) if self.share else {self.proxy}
 
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
-        from .proxy_measures import VERSION, compute
+        from .measures import VERSION, compute
 
         space = get_space(ctx.space)
         if self._batch is None:
@@ -106,7 +106,7 @@ class ZeroCostSelector(Selector):
             return compute(builder(rep), x, y, names, seed=self.seed, device=self.device)
 
         def compute_cells(reps: list[str]) -> list[dict[str, float]]:
-            from .proxy_packed import compute_packed
+            from .packed import compute_packed
 
             return compute_packed([builder(r) for r in reps], x, y, names, seed=self.seed, device=self.device)
 

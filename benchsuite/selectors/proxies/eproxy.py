@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ..spaces import get_space
+from ...spaces import get_space
+from ..base import Context, Selector
+from ..registry import SELECTORS
 from . import eproxy_model as em
-from .base import Context, Selector
-from .proxy_cache import ProxyCache, score_with_cache
-from .registry import SELECTORS
+from .cache import ProxyCache, score_with_cache
 from .zero_cost import _network_kwargs, load_batch
 
 VERSION = 1

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..data.images import load_images
-from ..errors import ConfigError
-from .base import Context, Selector
-from .zero_cost import _CLASSES, _IMAGES
+from ...data.images import load_images
+from ...errors import ConfigError
+from ..base import Context, Selector
+from ..proxies.zero_cost import _CLASSES, _IMAGES
 
 # (validation batches, batch size) every cell / mask is measured on, per preset.
 EVAL = {"smoke": (1, 32), "cpu": (10, 256), "paper": (20, 500)}
@@ -64,7 +64,7 @@ class SupernetSelector(Selector):
         return images
 
     def search_data(self, ctx: Context, *, limit: int | None, random_labels: bool = False):
-        from ..supernet.data import SearchData
+        from ...supernet.data import SearchData
 
         key = f"{ctx.dataset}-{limit}-{random_labels}"
         if key not in self._data:
@@ -80,7 +80,7 @@ class SupernetSelector(Selector):
         return self.search_data(ctx, limit=cfg.limit).eval_batches(bs, self.eval_batches or n)
 
     def config(self, ctx: Context, mode: str | None = None, **extra: Any):
-        from ..supernet.config import preset_config
+        from ...supernet.config import preset_config
 
         images = self._images(ctx)
         return preset_config(mode or self.train_mode, self.preset, seed=self.seed, images=images.name,
@@ -88,8 +88,8 @@ class SupernetSelector(Selector):
                              **{**self.train_overrides(), **extra})
 
     def supernet(self, ctx: Context, cfg=None):
-        from ..supernet.evaluate import epoch_figures
-        from ..supernet.trainer import train_supernet
+        from ...supernet.evaluate import epoch_figures
+        from ...supernet.trainer import train_supernet
 
         cfg = cfg or self.config(ctx)
         memo = (cfg.key(), str(self.device))
