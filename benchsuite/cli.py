@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fidelity", type=int, help="training epochs of the true accuracy (nb201: 200 or 12)")
     r.add_argument("--acc", help="accuracy column: test or valid (default: test where available)")
     r.add_argument("--sample", type=int, help="score a seeded random sample of N architectures")
+    r.add_argument("--labels", type=int, metavar="K",
+                   help="labelled cells for a learned selector (validation accuracy; left out of every metric)")
+    r.add_argument("--queries", type=int, metavar="N",
+                   help="search methods: distinct cells each seed may query (default 500)")
     r.add_argument("--seeds", default="0", help="e.g. 0,1,2 or 0-4")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     r.add_argument("--out", help="output folder (default: results/runs/<bench>-<dataset>-<selector>-<time>)")
@@ -79,6 +83,7 @@ def cmd_run(a) -> int:
         raise ConfigError("--resume needs --out DIR naming the run to continue")
     cfg = RunConfig(
         bench=a.bench, dataset=a.dataset, selector=a.selector, fidelity=a.fidelity, acc=a.acc, sample=a.sample,
+        labels=a.labels, queries=a.queries,
         seeds=parse_seeds(a.seeds), device=a.device, out=a.out, resume=a.resume, hparams=parse_hparams(a.hp),
         metrics=tuple(m.strip() for m in a.metrics.split(",")) if a.metrics else None,
         data_dir=a.data_dir, nb201_pth=a.nb201_pth, n_boot=a.n_boot, plots=not a.no_plots,
@@ -152,7 +157,9 @@ def cmd_list(a) -> int:
 def cmd_report(a) -> int:
     from .report import report
 
-    for p in report([Path(r) for r in a.runs], a.out, common=a.common):
+    written = report([Path(r) for r in a.runs], a.out, common=a.common)
+    print(written[1].read_text())   # summary.md
+    for p in written:
         print(p)
     return 0
 

@@ -19,6 +19,8 @@ class RunConfig:
     acc: str | None = None            # accuracy column, "test" | "valid"; None: test where the data has it
     metrics: tuple[str, ...] | None = None  # ranking metrics to compute; None: every registered one
     sample: int | None = None         # None: every covered architecture
+    labels: int | None = None         # labelled cells for a learned selector (its ``labels`` hyperparameter)
+    queries: int | None = None        # search methods: query budget per seed (None: DEFAULT_QUERIES)
     seeds: tuple[int, ...] = (0,)
     device: str = "auto"
     out: str | None = None
@@ -33,6 +35,10 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.sample is not None and self.sample < 2:
             raise ConfigError(f"--sample must be at least 2, got {self.sample}")
+        if self.labels is not None and self.labels < 0:
+            raise ConfigError(f"--labels must be 0 or more, got {self.labels}")
+        if self.queries is not None and self.queries < 1:
+            raise ConfigError(f"--queries must be at least 1, got {self.queries}")
         if not self.seeds:
             raise ConfigError("--seeds needs at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -55,7 +61,13 @@ class RunConfig:
         return d
 
     # Fields that must agree for --resume to continue a run rather than mix two runs.
-    IDENTITY = ("bench", "dataset", "selector", "fidelity", "acc", "sample", "hparams", "nb201_pth")
+    IDENTITY = ("bench", "dataset", "selector", "fidelity", "acc", "sample", "labels", "queries", "hparams",
+                "nb201_pth")
+
+
+# Query budget of a search method per seed when --queries is not given: the largest budget the
+# search view reports (best_test_at_q500).
+DEFAULT_QUERIES = 500
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

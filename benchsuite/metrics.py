@@ -114,12 +114,63 @@ def bootstrap_ci(metric: Callable, scores, acc, *, n_boot: int = 1000, level: fl
 
 
 def aggregate(values, level: float = 0.95) -> dict[str, float]:
-    """Mean, sample std and a t-interval CI of one metric across seeds."""
+    """Mean, sample std, a t-interval CI and the median of one metric across seeds."""
     v = np.asarray([x for x in values if x == x], dtype=float)
     n = len(v)
     if n == 0:
-        return {"mean": float("nan"), "std": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0}
+        return {"mean": float("nan"), "std": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
+                "median": float("nan"), "n": 0}
     mean = float(v.mean())
     std = float(v.std(ddof=1)) if n > 1 else 0.0
     half = float(stats.t.ppf((1 + level) / 2, n - 1) * std / math.sqrt(n)) if n > 1 else 0.0
-    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "median": float(np.median(v)),
+            "n": n}
+
+
+# ----------------------------------------------------------------------------- search view
+# A search method's result is its trajectory: the validation accuracy of each cell it queried, in
+# order, and (hidden from it) the test accuracy of the same cell.
+SEARCH_QUERIES = (10, 50, 100, 200, 500)
+
+
+def best_so_far(valid, test) -> tuple[np.ndarray, np.ndarray]:
+    """After each query: the index of the best cell so far by validation accuracy (the earlier one
+    on a tie, as a method that keeps its incumbent would) and that cell's test accuracy."""
+    v = np.asarray(valid, dtype=float)
+    t = np.asarray(test, dtype=float)
+    best = np.zeros(len(v), dtype=int)
+    for i in range(1, len(v)):
+        best[i] = i if v[i] > v[best[i - 1]] else best[i - 1]
+    return best, t[best]
+
+
+def best_test_at(valid, test, q: int) -> float:
+    """Test accuracy of the best-by-validation cell among the first ``q`` queries; a method that
+    stopped earlier keeps its last incumbent. NaN without queries."""
+    if len(valid) == 0:
+        return float("nan")
+    _, bt = best_so_far(valid, test)
+    return float(bt[min(q, len(bt)) - 1])
+
+
+def queries_to_optimum(valid, test, optimum: float) -> float:
+    """Queries until the incumbent (best by validation) is a cell with the optimal test accuracy;
+    NaN when it never is within the trajectory."""
+    _, bt = best_so_far(valid, test)
+    hit = np.flatnonzero(bt >= optimum - 1e-9)
+    return float(hit[0] + 1) if len(hit) else float("nan")
+
+
+def search_metrics(valid, test, *, optimum: float, budget: int) -> dict[str, float]:
+    """``best_test_at_q{q}`` for every q of SEARCH_QUERIES within the budget, and
+    ``queries_to_optimum``."""
+    out = {f"best_test_at_q{q}": best_test_at(valid, test, q) for q in SEARCH_QUERIES if q <= budget}
+    out["queries_to_optimum"] = queries_to_optimum(valid, test, optimum)
+    return out
+
+
+def censored_median(values) -> float:
+    """Median where NaN means 'not reached' (ranked above every number); inf when at least half of
+    the values were not reached."""
+    v = np.array([np.inf if x != x else x for x in values], dtype=float)
+    return float(np.median(v)) if len(v) else float("nan")

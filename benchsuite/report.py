@@ -28,10 +28,17 @@ def _title(m: pd.DataFrame) -> str:
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:
-    """scatter.png (score vs true accuracy) and rho.png (Spearman per seed with bootstrap CI)."""
+    """scatter.png (score vs true accuracy) and rho.png (Spearman per seed with bootstrap CI) for a
+    ranking run; training.png for a supernet's curves; search.png for a search's trajectory."""
     run_dir = Path(run_dir)
     s, m = _read(run_dir)
     paths = []
+    if (run_dir / "training.csv").is_file():
+        paths.append(plot_training(run_dir))
+    if (run_dir / "trajectory.csv").is_file():
+        paths.append(plot_search([run_dir], run_dir / "search.png"))
+    if s.empty:   # a search method ranks nothing
+        return paths
     fig, ax = plt.subplots(figsize=(5, 4))
     for seed, d in s.groupby("seed"):
         ax.scatter(d.score, d.true_acc, s=4 if len(d) > 2000 else 10, alpha=0.4, label=f"seed {seed}")
@@ -66,9 +73,61 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     paths.append(run_dir / "rho.png")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
-    if (run_dir / "training.csv").is_file():
-        paths.append(plot_training(run_dir))
     return paths
+
+
+def search_curve(traj: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(queries, mean, low, high): the incumbent's test accuracy after each query, mean over seeds
+    with a 95% t-interval; a seed that stopped early keeps its last incumbent."""
+    from .metrics import aggregate
+
+    per = {seed: d.sort_values("query").best_test_acc.to_numpy() for seed, d in traj.groupby("seed")}
+    q = np.arange(1, max(len(v) for v in per.values()) + 1)
+    grid = np.array([np.concatenate([v, np.full(len(q) - len(v), v[-1])]) for v in per.values()])
+    stats = [aggregate(grid[:, i]) for i in range(len(q))]
+    mean = np.array([s["mean"] for s in stats])
+    lo = np.array([s["ci_low"] if s["n"] > 1 else s["mean"] for s in stats])
+    hi = np.array([s["ci_high"] if s["n"] > 1 else s["mean"] for s in stats])
+    return q, mean, lo, hi
+
+
+def plot_search(run_dirs: list[Path], path: Path) -> Path:
+    """Best test accuracy found (the incumbent by validation) against queries, one line per run
+    with a 95% CI band over seeds, log query axis; the column's optimum as a dashed line."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    optimum, column, low_at_10 = None, "", []
+    for d in run_dirs:
+        traj = pd.read_csv(d / "trajectory.csv", dtype={"arch": str})
+        _, m = _read(d)
+        q, mean, lo, hi = search_curve(traj)
+        seeds = traj.seed.nunique()
+        line, = ax.plot(q, mean, lw=1.6, label=f"{m.iloc[0].selector} ({seeds} seed{'s' if seeds > 1 else ''})")
+        ax.fill_between(q, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+        low_at_10.append(float(lo[min(9, len(lo) - 1)]))
+        run = _run_json(d)
+        optimum = run.get("search", {}).get("optimum", optimum)
+        column = _title(m)
+    if optimum is not None:
+        ax.axhline(optimum, color="k", lw=0.8, ls="--", label=f"optimum {optimum:.2f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("benchmark queries (distinct cells, validation accuracy)")
+    ax.set_ylabel("test accuracy of best cell found (%)")
+    ax.set_title(f"best found vs queries: {column.split(' on ', 1)[-1]}\nmean over seeds, 95% CI band", fontsize=8)
+    if optimum is not None and low_at_10:   # zoom on where methods differ: from 10 queries on
+        ax.set_ylim(min(low_at_10) - 0.5, optimum + 0.3)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _run_json(run_dir: Path) -> dict:
+    import json
+
+    p = run_dir / "run.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
 
 
 def plot_training(run_dir: Path) -> Path:
@@ -154,6 +213,23 @@ def summarize_common(run_dirs: list[str | Path], *, n_boot: int = 1000) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def _search_columns(agg: pd.Series) -> dict:
+    """The search view's columns of a summary row (empty for a run without a trajectory)."""
+    from .metrics import SEARCH_QUERIES
+
+    row = {}
+    for q in SEARCH_QUERIES:
+        name = f"best_test_at_q{q}"
+        if f"{name}_mean" in agg:
+            row[name] = agg[f"{name}_mean"]
+            lo, hi = agg.get(f"{name}_ci_low", np.nan), agg.get(f"{name}_ci_high", np.nan)
+            row[f"{name}_ci"] = f"[{lo:.2f}, {hi:.2f}]" if lo == lo else ""
+    if "queries_to_optimum_median" in agg:
+        row["queries_to_optimum_median"] = agg["queries_to_optimum_median"]
+        row["optimum_reached"] = agg["optimum_reached"]
+    return row
+
+
 def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
     """One row per run: mean over seeds of each summary metric, with its fidelity and n."""
     rows = []
@@ -161,42 +237,76 @@ def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
         _, m = _read(Path(d))
         agg = m[m.seed == "all"].set_index("metric").value
         per = m[m.seed != "all"]
-        row = {**_row_header(Path(d), m), "seeds": per.seed.nunique(), "n_archs": int(per.n_archs.iloc[0])}
+        row = {**_row_header(Path(d), m), "seeds": per.seed.nunique(), "n_archs": int(per.n_archs.iloc[0]),
+               "labels": int(m.labels.iloc[0]) if "labels" in m else 0}
         for name in SUMMARY_METRICS:
             row[name] = agg.get(f"{name}_mean", np.nan)
         first = per[per.seed == per.seed.iloc[0]].set_index("metric").value
         row["spearman_ci"] = (f"[{first['spearman_ci_low']:.3f}, {first['spearman_ci_high']:.3f}]"
                               if "spearman_ci_low" in first else "")
         row.update(_run_extras(Path(d)))
+        row.update(_search_columns(agg))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def _fmt(v, spec: str) -> str:
+    return "" if v is None or v != v else format(v, spec)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """summary.md: the ranking table, then (when any run searched) the search table."""
+    md = ["| selector | bench | dataset | acc | epochs | n | labels | seeds | ρ | ρ CI (first seed) | τ | top-10 acc "
+          "| regret | derived cell acc | supernet s (img/s) |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        if r.spearman != r.spearman and r.top10_acc != r.top10_acc:
+            continue   # a search method ranks nothing
+        trained = "" if np.isnan(r.supernet_seconds) else f"{r.supernet_seconds:.0f} ({r.supernet_images_per_s:.0f})"
+        md.append(f"| {r.selector} | {r.bench} | {r.dataset} | {r.acc_metric} | {r.fidelity} | {r.n_archs} | "
+                  f"{getattr(r, 'labels', 0)} | {r.seeds} | {r.spearman:.3f} | {r.spearman_ci} | {r.kendall:.3f} | "
+                  f"{r.top10_acc:.2f} | {r.regret:.2f} | {_fmt(r.derived_acc, '.2f')} | {trained} |")
+    qs = [c for c in table.columns if c.startswith("best_test_at_q") and not c.endswith("_ci")]
+    if qs:
+        md += ["", "Search: test accuracy of the best cell found by validation accuracy, mean over seeds "
+               "[95% t-CI]; queries until that cell is the column's optimum (median over seeds; inf: not "
+               "reached by half of them) and the share of seeds that reached it.", "",
+               "| selector | bench | dataset | acc | seeds | labels | " + " | ".join(
+                   f"q={c[len('best_test_at_q'):]}" for c in qs) + " | queries to optimum | reached |",
+               "|---|---|---|---|---|---|" + "---|" * (len(qs) + 2)]
+        for r in table.to_dict("records"):
+            if r.get(qs[0]) != r.get(qs[0]):
+                continue
+            cells = " | ".join(f"{_fmt(r.get(c), '.2f')} {r.get(c + '_ci', '')}".strip() for c in qs)
+            md.append(f"| {r['selector']} | {r['bench']} | {r['dataset']} | {r['acc_metric']} | {r['seeds']} | "
+                      f"{r.get('labels', 0)} | {cells} | {_fmt(r.get('queries_to_optimum_median'), 'g')} | "
+                      f"{_fmt(r.get('optimum_reached'), '.0%')} |")
+    return "\n".join(md) + "\n"
+
+
 def report(run_dirs: list[str | Path], out: str | Path, *, common: bool = False) -> list[Path]:
-    """Per-run plots, plus summary.csv, summary.md and rho_compare.png in ``out``."""
+    """summary.csv, summary.md, rho_compare.png and (for search runs) search_curves.png in ``out``;
+    the run folders themselves are only read."""
     if not run_dirs:
         raise BenchsuiteError("report needs at least one run folder")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = summarize_common(run_dirs) if common else summarize(run_dirs)
-    written = [p for d in run_dirs for p in plot_run(d)]
     table.to_csv(out / "summary.csv", index=False)
-    md = ["| selector | bench | dataset | acc | epochs | n | seeds | ρ | ρ CI (first seed) | τ | top-10 acc | regret "
-          "| derived cell acc | supernet s (img/s) |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in table.itertuples():
-        derived = "" if np.isnan(r.derived_acc) else f"{r.derived_acc:.2f}"
-        trained = "" if np.isnan(r.supernet_seconds) else f"{r.supernet_seconds:.0f} ({r.supernet_images_per_s:.0f})"
-        md.append(f"| {r.selector} | {r.bench} | {r.dataset} | {r.acc_metric} | {r.fidelity} | {r.n_archs} | "
-                  f"{r.seeds} | {r.spearman:.3f} | {r.spearman_ci} | {r.kendall:.3f} | {r.top10_acc:.2f} | "
-                  f"{r.regret:.2f} | {derived} | {trained} |")
-    (out / "summary.md").write_text("\n".join(md) + "\n")
-    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(table) + 2), 3.5))
-    labels = [f"{r.selector}\n{r.dataset}" for r in table.itertuples()]
-    ax.bar(range(len(table)), table.spearman)
-    ax.set_xticks(range(len(table)), labels, fontsize=7)
-    ax.set_ylabel("Spearman ρ (mean over seeds)")
-    fig.tight_layout()
-    fig.savefig(out / "rho_compare.png", dpi=120)
-    plt.close(fig)
-    return written + [out / "summary.csv", out / "summary.md", out / "rho_compare.png"]
+    (out / "summary.md").write_text(_markdown(table))
+    written = [out / "summary.csv", out / "summary.md"]
+    ranked = table[table.spearman.notna()]
+    if len(ranked):
+        fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(ranked) + 2), 3.5))
+        labels = [f"{r.selector}\n{r.dataset}" for r in ranked.itertuples()]
+        ax.bar(range(len(ranked)), ranked.spearman)
+        ax.set_xticks(range(len(ranked)), labels, fontsize=7)
+        ax.set_ylabel("Spearman ρ (mean over seeds)")
+        fig.tight_layout()
+        fig.savefig(out / "rho_compare.png", dpi=120)
+        plt.close(fig)
+        written.append(out / "rho_compare.png")
+    searched = [Path(d) for d in run_dirs if (Path(d) / "trajectory.csv").is_file()]
+    if searched:
+        written.append(plot_search(searched, out / "search_curves.png"))
+    return written

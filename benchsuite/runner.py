@@ -3,6 +3,12 @@
 Scores are appended to ``scores.csv`` after every chunk, so an interrupted run keeps what it
 finished and ``--resume`` scores only the rest. Metrics are computed from ``scores.csv`` as
 written, so they always describe exactly the rows a reader sees.
+
+A learned selector's labelled cells and a search method's queries read the benchmark's validation
+column (``Benchmark.validation_column``), never the column a run is scored on. Search methods
+(``"queries"`` in ``needs``) then spend a budgeted oracle per seed; what it recorded goes to
+``trajectory.csv`` with the test accuracy the method never saw, and its search metrics to
+``metrics.csv``.
 """
 from __future__ import annotations
 
@@ -19,14 +25,17 @@ import pandas as pd
 
 from . import manifest, metrics
 from .benchmarks.registry import BENCHMARKS
-from .config import RunConfig
+from .config import DEFAULT_QUERIES, RunConfig
 from .errors import ConfigError
 from .progress import Progress
 from .selectors.base import Context
 from .selectors.registry import SELECTORS
 
 SCORE_COLUMNS = ["arch", "seed", "score", "true_acc"]
-METRIC_COLUMNS = ["bench", "dataset", "fidelity", "acc_metric", "selector", "seed", "metric", "value", "n_archs"]
+METRIC_COLUMNS = ["bench", "dataset", "fidelity", "acc_metric", "selector", "seed", "metric", "value", "n_archs",
+                  "labels"]
+TRAJECTORY_COLUMNS = ["seed", "query", "arch", "valid_acc", "test_acc", "labelled", "best_arch", "best_valid_acc",
+                      "best_test_acc"]
 # Metrics with a bootstrap CI per seed (sampling uncertainty over architectures).
 CI_METRICS = ("spearman", "kendall")
 
@@ -66,8 +75,9 @@ def build_benchmark(cfg: RunConfig):
     return cls(**kwargs)
 
 
-def _prepare_out(cfg: RunConfig, out: Path) -> set[tuple[str, int]]:
-    """Create/validate the output folder; return (arch, seed) pairs already scored."""
+def _prepare_out(cfg: RunConfig, out: Path) -> tuple[set[tuple[str, int]], dict]:
+    """Create/validate the output folder; return the (arch, seed) pairs already scored and, on
+    resume, the per-seed records of the run being continued."""
     scores = out / "scores.csv"
     if not cfg.resume:
         if scores.exists():
@@ -75,32 +85,34 @@ def _prepare_out(cfg: RunConfig, out: Path) -> set[tuple[str, int]]:
         out.mkdir(parents=True, exist_ok=True)
         with open(scores, "w", newline="") as f:
             csv.writer(f).writerow(SCORE_COLUMNS)
-        return set()
+        return set(), {}
     run_json = out / "run.json"
     if not run_json.exists() or not scores.exists():
         raise ConfigError(f"--resume: {out} has no run.json and scores.csv to continue")
-    old = json.loads(run_json.read_text())["args"]
+    previous = json.loads(run_json.read_text())
+    old = previous["args"]
     new = cfg.to_dict()
     diff = [k for k in RunConfig.IDENTITY if old.get(k) != new.get(k)]
     if diff:
         raise ConfigError(f"--resume: {out} was run with different {', '.join(diff)}; use another --out")
     done = pd.read_csv(scores, dtype={"arch": str})
-    return set(zip(done.arch, done.seed.astype(int)))
+    return set(zip(done.arch, done.seed.astype(int))), previous.get("seeds", {})
 
 
 def _choose(pool: list[str], seed: int, sample: int | None, budget: int) -> tuple[list[str], list[str]]:
-    """Seeded draw: ``budget`` labelled archs for the selector, then the scored set (pool order).
+    """Seeded draw: the scored set (pool order) and ``budget`` labelled archs (draw order).
 
-    The draw depends only on (pool, seed), so every selector run with the same seed is scored on
-    the same cells, and a resumed run recomputes the same sets."""
-    need = budget + (sample or 0)
-    if need > len(pool) or (sample is None and budget >= len(pool)):
+    One permutation of the pool per seed: the scored cells are its head (``sample`` of them, or all
+    but the labelled ones), the labelled cells its tail. So every selector run with the same seed
+    and sample is scored on the same cells, with or without a labelled budget, and a resumed run
+    recomputes the same sets."""
+    if budget + (sample or 1) > len(pool):
         raise ConfigError(f"asked for {sample or 'all'} scored + {budget} labelled archs but the data covers "
                           f"only {len(pool)}")
     perm = np.random.default_rng(seed).permutation(len(pool))
-    labelled = sorted(perm[:budget])
-    scored = sorted(perm[budget:budget + sample] if sample else perm[budget:])
-    return [pool[i] for i in scored], [pool[i] for i in labelled]
+    head = perm[:len(pool) - budget]
+    scored = sorted(head[:sample] if sample else head)
+    return [pool[i] for i in scored], [pool[i] for i in perm[len(pool) - budget:]]
 
 
 def _describe_derived(arch: str, bench, key: tuple, pool: list[str]) -> dict[str, Any]:
@@ -115,14 +127,50 @@ def _describe_derived(arch: str, bench, key: tuple, pool: list[str]) -> dict[str
 
 
 def _write_seed_rows(path: Path, seed: int, rows: list[dict]) -> None:
-    """Write one seed's rows (derived cell; supernet training curves, one row per epoch) into a
-    CSV for the plots, which read only CSVs; a resumed run replaces that seed's old rows."""
+    """Write one seed's rows (derived cell; supernet training curves, one row per epoch; search
+    trajectory) into a CSV for the plots, which read only CSVs; a resumed run replaces that seed's
+    old rows."""
     df = pd.DataFrame(rows)
-    df.insert(0, "seed", seed)
+    if "seed" not in df:
+        df.insert(0, "seed", seed)
     if path.exists():
-        old = pd.read_csv(path)
+        old = pd.read_csv(path, dtype={"arch": str})
         df = pd.concat([old[old.seed != seed], df], ignore_index=True)
     df.to_csv(path, index=False)
+
+
+def trajectory_rows(seed: int, history: list[tuple[str, float]], test: dict[str, float],
+                    labelled: set[str]) -> list[dict]:
+    """One row per query: the cell, the validation accuracy the method saw, the test accuracy it
+    did not, and the incumbent (best by validation so far) with its test accuracy."""
+    valid = [v for _, v in history]
+    best, _ = metrics.best_so_far(valid, [test[a] for a, _ in history])
+    return [{"seed": seed, "query": i + 1, "arch": a, "valid_acc": v, "test_acc": test[a], "labelled": a in labelled,
+             "best_arch": history[b][0], "best_valid_acc": history[b][1], "best_test_acc": test[history[b][0]]}
+            for i, ((a, v), b) in enumerate(zip(history, best))]
+
+
+def _check_hparams(cfg: RunConfig, sel_cls: type) -> dict[str, Any]:
+    """The selector's keyword arguments from --hp and --labels; unknown names fail here, before
+    any data is read."""
+    params = _selector_params(sel_cls)
+    hparams = dict(cfg.hparams)
+    if cfg.labels is not None:
+        if "labels" not in params:
+            learned = [n for n in SELECTORS.names() if "labels" in _selector_params(SELECTORS.get(n))]
+            raise ConfigError(f"--labels: selector {cfg.selector!r} takes no labelled cells; these do: "
+                              f"{', '.join(learned)}")
+        hparams["labels"] = cfg.labels
+    unknown = sorted(set(hparams) - set(params) - {"seed", "device"})
+    if unknown:
+        raise ConfigError(f"selector {cfg.selector!r} has no hyperparameter {', '.join(unknown)}; "
+                          f"it takes: {', '.join(sorted(set(params) - {'seed', 'device'})) or 'none'}")
+    if "queries" not in sel_cls.needs and cfg.queries is not None:
+        raise ConfigError(f"--queries applies to search methods; {cfg.selector!r} spends no queries")
+    if not sel_cls.ranks and cfg.sample is not None:
+        raise ConfigError(f"--sample picks the cells to rank, and {cfg.selector!r} ranks none (it is a search "
+                          "method: set its budget with --queries)")
+    return hparams
 
 
 def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
@@ -130,19 +178,42 @@ def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
     sel_cls = SELECTORS.get(cfg.selector)  # unknown names fail before any data is read
     for name in cfg.metrics or ():
         metrics.METRICS.get(name)
+    hparams = _check_hparams(cfg, sel_cls)
     params = _selector_params(sel_cls)
-    unknown = sorted(set(cfg.hparams) - set(params) - {"seed", "device"})
-    if unknown:
-        raise ConfigError(f"selector {cfg.selector!r} has no hyperparameter {', '.join(unknown)}; "
-                          f"it takes: {', '.join(sorted(set(params) - {'seed', 'device'})) or 'none'}")
     bench = build_benchmark(cfg)
     key = bench.resolve(cfg.dataset, cfg.fidelity, cfg.acc)
     if bench.space not in sel_cls.spaces:
         raise ConfigError(f"selector {cfg.selector!r} supports {', '.join(sorted(sel_cls.spaces))}, not {bench.space}")
     pool = bench.archs(*key)
+    searches = "queries" in sel_cls.needs
+    vkey = valid = None
+    if searches or "labels" in params:
+        vkey = bench.validation_column(key)
+        valid = dict(zip(bench.archs(*vkey), bench.accuracy(bench.archs(*vkey), *vkey)))
+        pool = [a for a in pool if a in valid]
+    budget = min(cfg.queries or DEFAULT_QUERIES, len(pool)) if searches else 0
     device = resolve_device(cfg.device, getattr(sel_cls, "uses_torch", True))
+
+    def build(seed: int):
+        kwargs = dict(hparams, seed=seed)
+        if "device" in params:
+            kwargs["device"] = device
+        try:
+            return sel_cls(**kwargs)
+        except TypeError as e:   # a wrongly typed value reaching a constructor
+            raise ConfigError(f"selector {cfg.selector!r}: {e}") from None
+
+    # The first seed's selector is built before anything is written, so a bad value leaves no folder.
+    first = build(cfg.seeds[0])
+    labels = first.labelled_budget()
+    if labels and vkey is None:
+        raise ConfigError(f"selector {cfg.selector!r} asks for labelled cells but declares no 'labels' "
+                          "hyperparameter for the runner to read them for")
+    if searches and labels > budget:
+        raise ConfigError(f"{labels} labelled cells are more than the query budget of {budget}")
+    _choose(pool, cfg.seeds[0], cfg.sample if sel_cls.ranks else 1, labels)   # enough cells?
     out = cfg.out_dir()
-    done = _prepare_out(cfg, out)
+    done, previous = _prepare_out(cfg, out)
     info: dict[str, Any] = {
         "args": cfg.to_dict(), "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "versions": manifest.package_versions(), "git": manifest.git_state(), "env": manifest.environment(),
@@ -150,30 +221,27 @@ def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
         "column": {"dataset": key[0], "fidelity": key[1], "metric": key[2]},
         "device": device, "seeds": {},
     }
+    if vkey is not None:   # where labels and queries were read: never the scored column when it is a test one
+        info["validation_column"] = {"dataset": vkey[0], "fidelity": vkey[1], "metric": vkey[2],
+                                     "source": bench.source(*vkey)}
+    if searches:
+        info["search"] = {"budget": budget, "optimum": float(bench.accuracy(pool, *key).max())}
+    info["hparams"] = first.hparams()
     manifest.write_json(out / "run.json", info)
     try:
         for seed in cfg.seeds:
-            kwargs = dict(cfg.hparams, seed=seed)
-            if "device" in params:
-                kwargs["device"] = device
-            selector = sel_cls(**kwargs)
-            info["hparams"] = selector.hparams()
-            scored, labelled = _choose(pool, seed, cfg.sample, selector.labelled_budget())
+            if previous.get(str(seed), {}).get("complete"):   # resumed: this seed was finished before
+                info["seeds"][str(seed)] = previous[str(seed)]
+                continue
+            selector = first if seed == cfg.seeds[0] else build(seed)
+            scored, labelled = _choose(pool, seed, cfg.sample if sel_cls.ranks else 1, labels)
+            scored = scored if sel_cls.ranks else []
             ctx = Context(space=bench.space, dataset=key[0], seed=seed, device=device, data_dir=cfg.data_dir,
-                          labelled=dict(zip(labelled, bench.accuracy(labelled, *key))))
+                          labelled={a: valid[a] for a in labelled})
             info["seeds"][str(seed)] = {"n_scored": len(scored), "labelled_excluded": labelled}
-            todo = [a for a in scored if (a, seed) not in done]
-            truth = dict(zip(todo, bench.accuracy(todo, *key)))
-            bar = Progress(len(todo), f"{cfg.selector} seed {seed}")
-            for i in range(0, len(todo), cfg.chunk):
-                chunk = todo[i:i + cfg.chunk]
-                s = np.asarray(selector.score(chunk, ctx), dtype=float)
-                if s.shape != (len(chunk),) or np.isinf(s).any():
-                    raise RuntimeError(f"selector {cfg.selector!r} returned {s.shape} scores (inf allowed: no) "
-                                       f"for {len(chunk)} archs")
-                with open(out / "scores.csv", "a", newline="") as f:
-                    csv.writer(f).writerows((a, seed, repr(float(v)), repr(float(truth[a]))) for a, v in zip(chunk, s))
-                bar.update(len(chunk))
+            _score(selector, ctx, [a for a in scored if (a, seed) not in done], bench, key, cfg, out)
+            if searches:
+                info["seeds"][str(seed)]["search"] = _search(selector, ctx, bench, key, pool, valid, budget, out)
             derived = selector.derive(ctx)
             if derived is not None:
                 info["seeds"][str(seed)]["derived"] = _describe_derived(derived, bench, key, pool)
@@ -184,12 +252,15 @@ def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
                 if history:
                     _write_seed_rows(out / "training.csv", seed, history)
                 info["seeds"][str(seed)]["selector_report"] = learned
+            info["seeds"][str(seed)]["complete"] = True
+            manifest.write_json(out / "run.json", info)
     except KeyboardInterrupt:
         info["status"] = "interrupted"
         info["wall_time_s"] = round(time.time() - t0, 3)
         manifest.write_json(out / "run.json", info)
         raise
-    mdf = compute_metrics(out / "scores.csv", cfg, key, n_boot=cfg.n_boot)
+    optimum = info["search"]["optimum"] if searches else None
+    mdf = compute_metrics(out, cfg, key, n_boot=cfg.n_boot, labels=labels, optimum=optimum, budget=budget)
     mdf.to_csv(out / "metrics.csv", index=False)
     info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                 wall_time_s=round(time.time() - t0, 3))
@@ -202,28 +273,86 @@ def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
     return out
 
 
-def compute_metrics(scores_csv: Path, cfg: RunConfig, key: tuple[str, int, str], *, n_boot: int) -> pd.DataFrame:
-    df = pd.read_csv(scores_csv, dtype={"arch": str})
+def _score(selector, ctx: Context, todo: list[str], bench, key: tuple, cfg: RunConfig, out: Path) -> None:
+    """Score ``todo`` chunk by chunk, appending each chunk to scores.csv as soon as it is done."""
+    if not todo:
+        return
+    truth = dict(zip(todo, bench.accuracy(todo, *key)))
+    bar = Progress(len(todo), f"{cfg.selector} seed {ctx.seed}")
+    for i in range(0, len(todo), cfg.chunk):
+        chunk = todo[i:i + cfg.chunk]
+        s = np.asarray(selector.score(chunk, ctx), dtype=float)
+        if s.shape != (len(chunk),) or np.isinf(s).any():
+            raise RuntimeError(f"selector {cfg.selector!r} returned {s.shape} scores (inf allowed: no) "
+                               f"for {len(chunk)} archs")
+        with open(out / "scores.csv", "a", newline="") as f:
+            csv.writer(f).writerows((a, ctx.seed, repr(float(v)), repr(float(truth[a]))) for a, v in zip(chunk, s))
+        bar.update(len(chunk))
+
+
+def _search(selector, ctx: Context, bench, key: tuple, pool: list[str], valid: dict[str, float], budget: int,
+            out: Path) -> dict[str, Any]:
+    """Run one seed's search on a fresh oracle (labelled cells first) and write its trajectory."""
+    from .selectors.search.oracle import Oracle
+
+    oracle = Oracle(bench.space, {a: valid[a] for a in pool}, budget)
+    for arch in ctx.labelled:
+        oracle.query(arch)
+    t0 = time.time()
+    selector.search(oracle, ctx)
+    test = dict(zip([a for a, _ in oracle.history], bench.accuracy([a for a, _ in oracle.history], *key)))
+    rows = trajectory_rows(ctx.seed, oracle.history, test, set(ctx.labelled))
+    _write_seed_rows(out / "trajectory.csv", ctx.seed, rows)
+    best = rows[-1] if rows else {}
+    return {"budget": budget, "queries_used": oracle.used, "seconds": round(time.time() - t0, 3),
+            "best_arch": best.get("best_arch"), "best_valid_acc": best.get("best_valid_acc"),
+            "best_test_acc": best.get("best_test_acc")}
+
+
+def compute_metrics(out: Path, cfg: RunConfig, key: tuple[str, int, str], *, n_boot: int, labels: int = 0,
+                    optimum: float | None = None, budget: int = 0) -> pd.DataFrame:
+    """metrics.csv from the run's CSVs: ranking metrics from scores.csv, search metrics from
+    trajectory.csv, each per seed and aggregated over seeds."""
+    df = pd.read_csv(out / "scores.csv", dtype={"arch": str})
     rows: list[tuple] = []
     base = (cfg.bench, key[0], key[1], key[2], cfg.selector)
     per_seed: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
     for seed in cfg.seeds:
         d = df[df.seed == seed]
+        if d.empty:
+            continue
         s, a = d.score.to_numpy(), d.true_acc.to_numpy()
         n = int(np.isfinite(s).sum())
         for name, value in metrics.compute_all(s, a, list(cfg.metrics) if cfg.metrics else None).items():
-            rows.append((*base, str(seed), name, value, n))
+            rows.append((*base, str(seed), name, value, n, labels))
             per_seed.setdefault(name, []).append(value)
+            counts[name] = counts.get(name, 0) + n
         if n_boot:
             for name in (c for c in CI_METRICS if not cfg.metrics or c in cfg.metrics):
                 lo, hi = metrics.bootstrap_ci(metrics.METRICS.get(name), s, a, n_boot=n_boot, seed=seed)
-                rows += [(*base, str(seed), f"{name}_ci_low", lo, n), (*base, str(seed), f"{name}_ci_high", hi, n)]
-    n_all = int(np.isfinite(df.score.to_numpy()).sum())
+                rows += [(*base, str(seed), f"{name}_ci_low", lo, n, labels),
+                         (*base, str(seed), f"{name}_ci_high", hi, n, labels)]
+    traj_path = out / "trajectory.csv"
+    if optimum is not None and traj_path.is_file():
+        traj = pd.read_csv(traj_path, dtype={"arch": str})
+        for seed in cfg.seeds:
+            t = traj[traj.seed == seed].sort_values("query")
+            for name, value in metrics.search_metrics(t.valid_acc, t.test_acc, optimum=optimum,
+                                                      budget=budget).items():
+                rows.append((*base, str(seed), name, value, len(t), labels))
+                per_seed.setdefault(name, []).append(value)
+                counts[name] = counts.get(name, 0) + len(t)
     for name, values in per_seed.items():
+        if name == "queries_to_optimum":   # NaN = not reached: a median that counts those as above all
+            rows += [(*base, "all", f"{name}_median", metrics.censored_median(values), counts[name], labels),
+                     (*base, "all", "optimum_reached", float(np.mean([v == v for v in values])), counts[name],
+                      labels)]
+            continue
         agg = metrics.aggregate(values)
-        for stat in ("mean", "std", "ci_low", "ci_high"):
-            value = agg[stat] if agg["n"] > 1 or stat == "mean" else float("nan")
-            rows.append((*base, "all", f"{name}_{stat}", value, n_all))
+        for stat in ("mean", "std", "ci_low", "ci_high", "median"):
+            value = agg[stat] if agg["n"] > 1 or stat in ("mean", "median") else float("nan")
+            rows.append((*base, "all", f"{name}_{stat}", value, counts[name], labels))
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
@@ -232,10 +361,15 @@ def summary_line(mdf: pd.DataFrame, out: Path) -> str:
     r = mdf.iloc[0]
     n = mdf[mdf.seed != "all"].n_archs.iloc[0]
     shown = " ".join(f"{k}={m[k + '_mean']:.4f}" for k in ("spearman", "kendall", "top10_acc") if k + "_mean" in m)
+    search = " ".join(f"{k}={m[k + '_mean']:.2f}" for k in (f"best_test_at_q{q}" for q in metrics.SEARCH_QUERIES)
+                      if k + "_mean" in m)
+    if "queries_to_optimum_median" in m:
+        search += f" queries_to_optimum(median)={m['queries_to_optimum_median']:g}"
     derived = ""
     if (out / "derived.csv").is_file():
         d = pd.read_csv(out / "derived.csv", dtype={"arch": str})
         derived = " derived=" + ", ".join(f"{a} ({'not in table' if pd.isna(v) else f'{v:.2f}%'})"
                                           for a, v in zip(d.arch, d.true_acc))
-    return (f"{r.selector} on {r.bench}/{r.dataset} ({r.acc_metric}, {r.fidelity} epochs, n={n} per seed): "
-            f"{shown}{derived} -> {out}")
+    labels = f", {int(r.labels)} labelled" if r.labels else ""
+    return (f"{r.selector} on {r.bench}/{r.dataset} ({r.acc_metric}, {r.fidelity} epochs, n={n} per seed{labels}): "
+            f"{' '.join(x for x in (shown, search) if x)}{derived} -> {out}")

@@ -91,7 +91,7 @@ def test_dps_uses_only_labelled_cells_and_reports(tmp_path, nb201):
     labelled = nb201.archs("cifar10")[200:204]
     ctx = Context(space="nb201", dataset="cifar10", seed=0, cache_dir=str(tmp_path),
                   labelled=dict(zip(labelled, nb201.accuracy(labelled, "cifar10"))))
-    sel = get_selector("eproxy-dps", seed=0, **TINY, fit_archs=4, evals=3, population=2, tournament=1)
+    sel = get_selector("eproxy-dps", seed=0, **TINY, labels=4, evals=3, population=2, tournament=1)
     assert sel.labelled_budget() == 4
     s = sel.score(nb201.archs("cifar10")[:3], ctx)
     assert s.shape == (3,)

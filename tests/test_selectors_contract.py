@@ -6,6 +6,7 @@ import pytest
 
 from benchsuite import get_selector, list_selectors
 from benchsuite.benchmarks.nb101 import NB101
+from benchsuite.errors import ConfigError
 from benchsuite.selectors.base import Context, Selector
 from benchsuite.selectors.registry import SELECTORS
 from benchsuite.spaces import nb201
@@ -29,8 +30,11 @@ def test_selector_contract(name, nb101_bench, nb201):
     sel = get_selector(name, seed=1, **fast)
     hp = sel.hparams()
     assert hp["seed"] == 1 and all(hp[k] == v for k, v in fast.items())
+    if not cls.ranks:   # a pure search method says so instead of inventing scores
+        with pytest.raises(ConfigError, match="ranks no cells"):
+            sel.score(NB201_ARCHS, Context(space="nb201", dataset="cifar10"))
     for space, bench in (("nb201", nb201), ("nb101", nb101_bench)):
-        if space not in cls.spaces:
+        if space not in cls.spaces or not cls.ranks:
             continue
         pool = bench.archs("cifar10")
         archs = NB201_ARCHS if space == "nb201" else pool[:4]
@@ -74,3 +78,31 @@ def test_random_selector_depends_on_seed():
 def test_positional_hyperparameters_are_rejected():
     with pytest.raises(TypeError):
         SELECTORS.get("params")(0)
+
+
+@pytest.mark.parametrize("name", [n for n in list_selectors() if "queries" in SELECTORS.get(n).needs])
+def test_search_contract(name, nb101_bench, nb201):
+    """Every search method spends at most its budget on cells the benchmark has, starts after the
+    labelled cells the runner queried, and repeats its trajectory for the same seed."""
+    from benchsuite.selectors.search.oracle import Oracle
+
+    cls = SELECTORS.get(name)
+    for space, bench in (("nb201", nb201), ("nb101", nb101_bench)):
+        if space not in cls.spaces:
+            continue
+        vkey = bench.validation_column(bench.resolve("cifar10"))
+        pool = bench.archs(*vkey)
+        valid = dict(zip(pool, bench.accuracy(pool, *vkey)))
+        runs = []
+        for _ in range(2):
+            sel = get_selector(name, seed=3, **cls.fast_hparams)
+            k = sel.labelled_budget()
+            labelled = {a: valid[a] for a in pool[-k:]} if k else {}
+            oracle = Oracle(space, valid, budget=k + 12)
+            for a in labelled:
+                oracle.query(a)
+            sel.search(oracle, Context(space=space, dataset="cifar10", seed=3, labelled=labelled))
+            assert 0 < oracle.used <= k + 12 and all(a in valid for a, _ in oracle.history)
+            assert [a for a, _ in oracle.history[:k]] == list(labelled)
+            runs.append(oracle.history)
+        assert runs[0] == runs[1]

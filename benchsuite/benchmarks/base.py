@@ -30,6 +30,9 @@ class Benchmark(abc.ABC):
     space: ClassVar[str]  # name of the search space in benchsuite.spaces
     datasets: ClassVar[tuple[str, ...]]
     default_fidelity: ClassVar[int]
+    # Where a dataset's validation accuracy lives when the dataset has no validation column of its
+    # own (NB201's cifar10 networks were trained on train+valid; cifar10-valid's are validated).
+    validation_source: ClassVar[dict[str, str]] = {}
 
     def __init__(self) -> None:
         self._columns: dict[tuple[str, int, str], dict[str, float]] = {}
@@ -58,6 +61,17 @@ class Benchmark(abc.ABC):
                 f"data; it has: {there}"
             )
         return key
+
+    def validation_column(self, key: tuple[str, int, str]) -> tuple[str, int, str]:
+        """The validation column beside a scored column: where labelled cells and search queries
+        read their accuracy, so that no selector ever sees the test column it is scored on."""
+        dataset, fidelity, _ = key
+        vkey = (self.validation_source.get(dataset, dataset), fidelity, "valid")
+        if vkey not in self._columns:
+            there = ", ".join(f"{d} {f} ep" for d, f, m in sorted(self._columns) if m == "valid") or "none"
+            raise CoverageError(f"{self.name} has no validation accuracy for {dataset} at {fidelity} epochs, which "
+                                f"labelled cells and search queries read; validation columns: {there}")
+        return vkey
 
     def archs(self, dataset: str, fidelity: int | None = None, metric: str | None = None) -> list[str]:
         """Architectures with a known accuracy for this column, in the benchmark's index order."""

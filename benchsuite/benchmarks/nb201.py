@@ -43,6 +43,7 @@ class NB201(Benchmark):
     space = "nb201"
     datasets = ("cifar10", "cifar10-valid", "cifar100", "imagenet16")
     default_fidelity = 200
+    validation_source = {"cifar10": "cifar10-valid"}
 
     def __init__(self, *, data_dir: str | None = None, official_path: str | None = None):
         super().__init__()

@@ -28,14 +28,18 @@ class Selector(abc.ABC):
     """Base class. Hyperparameters are keyword-only ``__init__`` arguments; ``hparams()`` reads
     them back so every result records them.
 
-    ``needs`` tells the runner what to prepare: ``"images"``, ``"supernet"``, ``"labels"``.
-    ``spaces`` lists the search spaces the selector can score.
+    ``needs`` tells the runner what to prepare: ``"images"``, ``"supernet"``, ``"labels"`` (a
+    labelled budget, see ``labelled_budget``), ``"queries"`` (a search method: the runner calls
+    ``search`` with a budgeted oracle and writes trajectory.csv).
+    ``spaces`` lists the search spaces the selector can score. ``ranks`` is False for a pure search
+    method (random search, REA): it picks cells but has no score for a given list of cells.
     """
 
     name: ClassVar[str] = ""
     needs: ClassVar[frozenset[str]] = frozenset()
     spaces: ClassVar[frozenset[str]] = frozenset({"nb201", "nb101"})
     uses_torch: ClassVar[bool] = True
+    ranks: ClassVar[bool] = True
     # Small settings under which the contract tests can run the selector in seconds.
     fast_hparams: ClassVar[dict[str, Any]] = {}
 
@@ -59,12 +63,19 @@ class Selector(abc.ABC):
         """One float per arch, higher = better; NaN marks an arch that could not be scored."""
 
     def labelled_budget(self) -> int:
-        """How many benchmarked archs the selector wants labelled (excluded from metrics)."""
-        return 0
+        """How many benchmarked archs the selector wants labelled (excluded from metrics): its
+        ``labels`` hyperparameter (what ``--labels K`` sets) where it has one, else none."""
+        return int(getattr(self, "labels", 0) or 0)
 
     def report(self) -> dict[str, Any]:
         """Anything the selector learned that a reader should see (recorded in run.json)."""
         return {}
+
+    def search(self, oracle, ctx: Context) -> None:
+        """Search methods (``"queries"`` in ``needs``): spend ``oracle`` (a ``search.oracle.Oracle``)
+        on cells the method picks; the oracle records the trajectory. ``ctx.labelled`` holds the
+        labelled cells, which the runner has already queried (they are the first queries)."""
+        raise NotImplementedError(f"selector {self.name!r} is not a search method")
 
     def derive(self, ctx: Context) -> str | None:
         """Weight-sharing selectors: the architecture they would pick; others: None."""

@@ -19,5 +19,10 @@ for _name, _target in {
     "spos": "benchsuite.selectors.weight_sharing.spos:SPOSSelector",
     "fewshot": "benchsuite.selectors.weight_sharing.spos:FewShotSelector",
     "rlnas": "benchsuite.selectors.weight_sharing.rlnas:RLNASSelector",
+    "ctnas": "benchsuite.selectors.learned.ctnas:CTNASSelector",
+    "nao": "benchsuite.selectors.learned.nao:NAOSelector",
+    "tnao": "benchsuite.selectors.learned.tnao:TNAOSelector",
+    "random-search": "benchsuite.selectors.search.baselines:RandomSearch",
+    "rea": "benchsuite.selectors.search.baselines:REA",
 }.items():
     SELECTORS.register(_name, _target)

@@ -197,3 +197,157 @@ def build_network(arch: str, **kwargs):
     from .nb101_net import build_network as _build
 
     return _build(arch, **kwargs)
+
+
+# ----------------------------------------------------------------------------- encodings and moves
+# Shared by the learned selectors and the search methods (selectors/learned, selectors/search).
+#
+# Node-op DAG as CTNAS tensorises it (chenyaofo/CTNAS core/dataset/tensorize/nasbench.py): the
+# pruned cell's own matrix, padded to 7 nodes with padding nodes after the output.
+GRAPH_NODES = MAX_VERTICES
+GRAPH_VOCAB = len(OPS) + 3          # 0 = padding, 1 = input, 2..4 = OPS, 5 = output
+
+
+def to_graph(arch: str) -> tuple[np.ndarray, list[int]]:
+    """(adjacency [from, to] padded to 7 nodes, node labels indexing ``GRAPH_VOCAB``)."""
+    cell = parse_cell(arch)
+    n = len(cell.ops)
+    adj = np.zeros((GRAPH_NODES, GRAPH_NODES), dtype=np.int8)
+    adj[:n, :n] = cell.array
+    labels = [1] + [2 + OPS.index(o) for o in cell.ops[1:-1]] + [GRAPH_VOCAB - 1] + [0] * (GRAPH_NODES - n)
+    return adj, labels
+
+
+# Token sequence of SemiNAS's NB-101 code (renqianluo/SemiNAS nasbench/utils.py
+# `convert_arch_to_seq`): for each column j = 1..6 of the 7x7 matrix, one token per row i < j
+# (1 = no edge, 2 = edge), then the op of node j (3 = conv1x1, 4 = conv3x3, 5 = maxpool,
+# 6 = output); columns past a smaller cell's output are all 0. 27 tokens, vocabulary 7.
+SEQ_LENGTH, SEQ_VOCAB = (MAX_VERTICES + 2) * (MAX_VERTICES - 1) // 2, 7
+_SEQ_OPS = {"conv1x1-bn-relu": 3, "conv3x3-bn-relu": 4, "maxpool3x3": 5, OUTPUT: 6}
+_SEQ_OP_NAMES = {v: k for k, v in _SEQ_OPS.items()}
+# Position of node j's op token: after the j(j+1)/2 - 1 tokens of the columns before it.
+_OP_POSITIONS = tuple((j + 3) * j // 2 - 1 for j in range(1, MAX_VERTICES))
+
+
+def to_sequence(arch: str) -> list[int]:
+    cell = parse_cell(arch)
+    m, n = cell.array, len(cell.ops)
+    seq: list[int] = []
+    for col in range(1, MAX_VERTICES):
+        if col >= n:
+            seq += [0] * (col + 1)
+        else:
+            seq += [int(m[row, col]) + 1 for row in range(col)] + [_SEQ_OPS[cell.ops[col]]]
+    return seq
+
+
+# (column, row) of each edge token: column j's tokens for rows 0..j-1 come just before its op token.
+_EDGE_AT = {_OP_POSITIONS[j - 1] - j + i: (j, i) for j in range(1, MAX_VERTICES) for i in range(j)}
+
+
+def seq_allowed(prefix) -> tuple[int, ...]:
+    """Tokens a decoder may emit after ``prefix`` so that every decoded sequence is a valid cell.
+
+    SemiNAS lets every op position emit any op or the output and every edge position either bit,
+    and throws away what comes out invalid. Here the output is always node 6 (a smaller cell comes
+    from pruning), the hidden columns use at most 8 edges, and the output column must take an edge
+    from a node the input reaches: so the cell is connected and has at most 9 edges."""
+    p = len(prefix)
+    if p >= SEQ_LENGTH:
+        return ()
+    if p in _OP_POSITIONS:
+        return (6,) if p == _OP_POSITIONS[-1] else (3, 4, 5)
+    col, row = _EDGE_AT[p]
+    edges = sum(1 for q in range(p) if q in _EDGE_AT and prefix[q] == 2)
+    if col < MAX_VERTICES - 1:
+        return (1, 2) if edges < MAX_EDGES - 1 else (1,)
+    reach = {0}
+    for j in range(1, MAX_VERTICES - 1):
+        if any(prefix[_OP_POSITIONS[j - 1] - j + i] == 2 and i in reach for i in range(j)):
+            reach.add(j)
+    start = _OP_POSITIONS[-1] - (MAX_VERTICES - 1)
+    linked = any(prefix[start + i] == 2 and i in reach for i in range(row))
+    if edges >= MAX_EDGES:
+        return (1,)
+    if not linked and row == max(reach):
+        return (2,)
+    return (1, 2)
+
+
+def from_sequence(seq) -> str | None:
+    """Inverse of ``to_sequence`` (pruned); None when the tokens do not make a valid cell."""
+    seq = [int(t) for t in seq]
+    if len(seq) != SEQ_LENGTH:
+        return None
+    n = 1 + sum(1 for p in _OP_POSITIONS if seq[p] != 0)
+    m = np.zeros((n, n), dtype=np.int64)
+    ops = [INPUT]
+    for j in range(1, n):
+        start = _OP_POSITIONS[j - 1] - j
+        bits = seq[start:start + j]
+        if any(b not in (1, 2) for b in bits) or seq[start + j] not in _SEQ_OP_NAMES:
+            return None
+        m[:j, j] = [b - 1 for b in bits]
+        ops.append(_SEQ_OP_NAMES[seq[start + j]])
+    try:
+        return make_cell(m, ops).to_string()
+    except ValueError:
+        return None
+
+
+def _padded(cell: Cell) -> tuple[np.ndarray, list[str]]:
+    """The cell on 7 vertices: its nodes but the output first, unconnected fillers, output last."""
+    n = len(cell.ops)
+    m = np.zeros((MAX_VERTICES, MAX_VERTICES), dtype=np.int64)
+    idx = list(range(n - 1)) + [MAX_VERTICES - 1]
+    m[np.ix_(idx, idx)] = cell.array
+    ops = list(cell.ops[:-1]) + ["conv3x3-bn-relu"] * (MAX_VERTICES - n) + [OUTPUT]
+    return m, ops
+
+
+def flat_code(arch: str) -> tuple[int, ...]:
+    """Fixed-length code (21 edge bits of the 7-vertex form, then 5 hidden ops, -1 for a vertex the
+    cell lacks) whose Hamming distance counts the edits between two cells."""
+    cell = parse_cell(arch)
+    m, _ = _padded(cell)
+    n = len(cell.ops)
+    ops = [OPS.index(o) for o in cell.ops[1:-1]] + [-1] * (MAX_VERTICES - n)
+    return tuple(int(m[i, j]) for i in range(MAX_VERTICES) for j in range(i + 1, MAX_VERTICES)) + tuple(ops)
+
+
+def random_arch(rng) -> str:
+    """A random valid cell as NAS-Bench-101's sampler draws one: uniform upper-triangular bits and
+    uniform hidden ops on 7 vertices, redrawn until valid (``rng``: numpy Generator)."""
+    while True:
+        m = np.triu(rng.integers(0, 2, (MAX_VERTICES, MAX_VERTICES)), 1)
+        ops = [INPUT] + [OPS[int(i)] for i in rng.integers(0, len(OPS), MAX_VERTICES - 2)] + [OUTPUT]
+        try:
+            return make_cell(m, ops).to_string()
+        except ValueError:
+            continue
+
+
+MUTATIONS = ("flip",)
+
+
+def mutate(arch: str, rng, kind: str = "flip") -> str:
+    """NAS-Bench-101's mutation (google-research/nasbench's regularised-evolution example, as in
+    NASLib): on the 7-vertex form flip each edge bit with probability 1/7 and change each hidden op
+    with probability 1/5, redrawn until the cell is valid."""
+    if kind not in MUTATIONS:
+        raise ValueError(f"unknown NB101 mutation {kind!r}; known: {', '.join(MUTATIONS)}")
+    base_m, base_ops = _padded(parse_cell(arch))
+    while True:
+        m, ops = base_m.copy(), list(base_ops)
+        for i in range(MAX_VERTICES - 1):
+            for j in range(i + 1, MAX_VERTICES):
+                if rng.random() < 1 / MAX_VERTICES:
+                    m[i, j] = 1 - m[i, j]
+        for k in range(1, MAX_VERTICES - 1):
+            if rng.random() < 1 / (MAX_VERTICES - 2):
+                others = [o for o in OPS if o != ops[k]]
+                ops[k] = others[int(rng.integers(len(others)))]
+        try:
+            return make_cell(m, ops).to_string()
+        except ValueError:
+            continue

@@ -9,6 +9,8 @@ import itertools
 import random
 from functools import lru_cache
 
+import numpy as np
+
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (target node, source node) of the 6 edges, in string order.
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -149,3 +151,90 @@ def build_network(arch: str, *, C: int = 16, N: int = 5, num_classes: int = 10, 
     from .nb201_net import build_network as _build
 
     return _build(arch, C=C, N=N, num_classes=num_classes, bn=bn, style=style)
+
+
+# ----------------------------------------------------------------------------- encodings and moves
+# Shared by the learned selectors and the search methods (selectors/learned, selectors/search).
+#
+# Node-op DAG (the form NASLib and the predictor papers give NB201 cells, and what CTNAS's GCN
+# reads): node 0 is the input, nodes 1..6 are the six edges' ops in string order, node 7 the
+# output. An op node for edge (j <- i) feeds every op node on an edge leaving cell node j, or the
+# output when j is the last node; the input feeds the op nodes of edges leaving cell node 0.
+GRAPH_NODES = len(EDGES) + 2
+GRAPH_VOCAB = len(OPS) + 3          # 0 = padding (unused here), 1 = input, 2..6 = OPS, 7 = output
+
+
+def _graph_adjacency() -> np.ndarray:
+    adj = np.zeros((GRAPH_NODES, GRAPH_NODES), dtype=np.int8)
+    for e, (_, src) in enumerate(EDGES):
+        if src == 0:
+            adj[0, e + 1] = 1
+    for e, (dst, _) in enumerate(EDGES):
+        nxt = [f for f, (_, s) in enumerate(EDGES) if s == dst]
+        for f in nxt:
+            adj[e + 1, f + 1] = 1
+        if dst == 3:
+            adj[e + 1, GRAPH_NODES - 1] = 1
+    adj.setflags(write=False)
+    return adj
+
+
+GRAPH_ADJACENCY = _graph_adjacency()
+
+
+def to_graph(arch: str):
+    """(adjacency [from, to], node labels) of the node-op DAG; labels index ``GRAPH_VOCAB``."""
+    ops = parse_arch(arch)
+    return GRAPH_ADJACENCY, [1] + [2 + OPS.index(o) for o in ops] + [GRAPH_VOCAB - 1]
+
+
+# Token sequence (NAO / TNAO): one token per edge, op index + 1 (0 is the decoder's start token).
+SEQ_LENGTH, SEQ_VOCAB = len(EDGES), len(OPS) + 1
+
+
+def to_sequence(arch: str) -> list[int]:
+    return [OPS.index(o) + 1 for o in parse_arch(arch)]
+
+
+def seq_allowed(prefix) -> tuple[int, ...]:
+    """Tokens a decoder may emit after ``prefix``: any op, so every decoded sequence is a cell."""
+    return tuple(range(1, SEQ_VOCAB)) if len(prefix) < SEQ_LENGTH else ()
+
+
+def from_sequence(seq) -> str | None:
+    """Inverse of ``to_sequence``; None for a sequence that is not a cell."""
+    if len(seq) != SEQ_LENGTH or any(not 1 <= int(t) < SEQ_VOCAB for t in seq):
+        return None
+    return format_arch([OPS[int(t) - 1] for t in seq])
+
+
+def flat_code(arch: str) -> tuple[int, ...]:
+    """Fixed-length code whose Hamming distance counts the edges two cells differ on."""
+    return tuple(OPS.index(o) for o in parse_arch(arch))
+
+
+def random_arch(rng) -> str:
+    """A uniform random cell (``rng``: numpy Generator)."""
+    return format_arch([OPS[int(i)] for i in rng.integers(0, len(OPS), len(EDGES))])
+
+
+# Which edge a mutation changes. "edge": uniform over the six edges (NASLib,
+# naslib/search_spaces/nasbench201/graph.py `mutate`); "node": a uniform node, then a uniform input
+# edge of that node (AutoDL-Projects exps/algos/R_EA.py `mutate_arch_func`, the NB201 paper's REA).
+MUTATIONS = ("edge", "node")
+
+
+def mutate(arch: str, rng, kind: str = "edge") -> str:
+    """Change one edge's op to a different op, drawn uniformly."""
+    ops = list(parse_arch(arch))
+    if kind == "edge":
+        e = int(rng.integers(len(EDGES)))
+    elif kind == "node":
+        node = int(rng.integers(1, 4))
+        first = [i for i, (dst, _) in enumerate(EDGES) if dst == node]
+        e = first[int(rng.integers(len(first)))]
+    else:
+        raise ValueError(f"unknown NB201 mutation {kind!r}; known: {', '.join(MUTATIONS)}")
+    others = [o for o in OPS if o != ops[e]]
+    ops[e] = others[int(rng.integers(len(others)))]
+    return format_arch(ops)

@@ -150,24 +150,21 @@ def dps_search(fitness, *, evals: int, population: int, tournament: int, seed: i
 
 @SELECTORS.register("eproxy-dps")
 class EproxyDPSSelector(EproxySelector):
-    """Eproxy with its settings found by Discrete Proxy Search on ``fit_archs`` labelled cells."""
+    """Eproxy with its settings found by Discrete Proxy Search on ``labels`` labelled cells (validation accuracy)."""
 
     name = "eproxy-dps"
     needs = frozenset({"labels"})
-    fast_hparams = {"C": 4, "N": 1, "batch_size": 4, "iters": 2, "fit_archs": 4, "evals": 3, "population": 2,
+    fast_hparams = {"C": 4, "N": 1, "batch_size": 4, "iters": 2, "labels": 4, "evals": 3, "population": 2,
                     "tournament": 1}
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 16, iters: int = 10,
-                 C: int | None = None, N: int | None = None, cifar_dir: str | None = None, fit_archs: int = 20,
+                 C: int | None = None, N: int | None = None, cifar_dir: str | None = None, labels: int = 20,
                  evals: int = 200, population: int = 40, tournament: int = 10) -> None:
         super().__init__(seed=seed, device=device, batch_size=batch_size, iters=iters, C=C, N=N,
                          cifar_dir=cifar_dir)
-        self.fit_archs, self.evals, self.population, self.tournament = fit_archs, evals, population, tournament
+        self.labels, self.evals, self.population, self.tournament = labels, evals, population, tournament
         self._best: em.Setting | None = None
         self.search_report: dict[str, Any] = {}
-
-    def labelled_budget(self) -> int:
-        return self.fit_archs
 
     def setting(self, ctx: Context) -> em.Setting:
         if self._best is not None:

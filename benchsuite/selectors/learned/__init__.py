@@ -1,0 +1,3 @@
+"""Learned selectors: trained on a labelled budget of cells, they rank any cells and search
+(ctnas: a pairwise comparator and an RL controller; nao: an LSTM encoder-predictor-decoder; tnao:
+a transformer auto-encoder searched by competitive swarm optimisation)."""

@@ -1,0 +1,401 @@
+"""``ctnas``: the Neural Architecture Comparator of CTNAS (Chen et al., CVPR 2021), written anew
+after the official code (chenyaofo/CTNAS).
+
+Comparator (``core/model/nac.py``, ``gcn.py``, ``layers.py``): one op embedding (128) and one GCN
+shared by both cells — 4 graph convolutions on A + I (no normalisation), each with a residual
+connection, a bias and a ReLU — mean-pooled over the nodes; the two embeddings are concatenated,
+and a linear layer and a sigmoid give P(a better than b). Trained with BCE on pairs formed by
+shuffling each labelled batch (``core/engine/nac.py: train``), Adam 2e-4, betas (0.5, 0.999), weight
+decay 5e-4 (``train.py``), batch 256, 1000 epochs (``core/config.py``).
+
+Search (``core/engine/policy_learning.py``): an LSTM controller (hidden 64, parameters uniform in
+±0.1, ``core/controller/nasbench.py``) is trained by REINFORCE with reward P(sample better than
+baseline) and entropy bonus 5e-4 (Adam 2e-4, betas (0.5, 0.999), wd 5e-4), 10,000 steps. The
+curriculum: the first baseline is a uniform sample; every 500 steps 10 cells are sampled and the
+one with the largest summed win probability against the others becomes the baseline, and the
+best of those and the previous history best (same rule) becomes the history best. Every 100
+steps the comparator gets pseudo-labelled pairs (sampled cells against a shuffle of themselves,
+the most confident ``k`` kept, label P > 0.5; 256 first, then 100 more each time) and trains one
+more epoch on labelled + pseudo pairs.
+
+NB-201 is not in the official code: its cells are read as the node-op DAG that NASLib and the
+predictor papers use (``spaces.nb201.to_graph``), and the controller picks the six ops in order.
+On NB-101 the controller follows the official grammar (number of hidden nodes, each node's input
+node and op, the output's input, the remaining edge pairs). Its queries: the history best after
+each of the 20 updates (the cell CTNAS would report then) — it queries nothing else, so a run
+spends ``labels`` + at most 20 queries; where the benchmark lacks a cell (the NB-101 bundle) the
+nearest covered one is queried. Scores: P(cell better than the final baseline), or with
+``score_against=reference`` the mean P against ``n_reference`` uniformly drawn cells.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+
+from ...errors import ConfigError
+from ...spaces import get_space
+from ..base import Context
+from ..registry import SELECTORS
+from ..search.domain import Domain
+from ..search.oracle import QueryBudgetExhausted
+from .common import LearnedSelector, fixed_batches, graph_batch
+
+
+def _nac_module(vocab: int, dim: int, layers: int):
+    import math
+
+    import torch
+    from torch import nn
+
+    class GraphConv(nn.Module):
+        """X' = (A + I)(X W) + X + b, as CTNAS's residual GraphConvolution."""
+
+        def __init__(self, d_in: int, d_out: int):
+            super().__init__()
+            stdv = 1.0 / math.sqrt(d_out)
+            self.weight = nn.Parameter(torch.empty(d_in, d_out).uniform_(-stdv, stdv))
+            self.bias = nn.Parameter(torch.empty(d_out).uniform_(-stdv, stdv))
+
+        def forward(self, x, adj):
+            eye = torch.eye(adj.size(-1), device=adj.device)
+            return torch.bmm(adj + eye, x @ self.weight) + x + self.bias
+
+    class NAC(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(vocab, dim)
+            self.gcn = nn.ModuleList(GraphConv(dim, dim) for _ in range(layers))
+            self.fc = nn.Linear(2 * dim, 1)
+
+        def features(self, adj, ops):
+            x = self.embedding(ops)
+            for layer in self.gcn:
+                x = torch.relu(layer(x, adj))
+            return x.mean(dim=1)
+
+        def forward(self, a, b):
+            return torch.sigmoid(self.fc(torch.cat([self.features(*a), self.features(*b)], dim=1)).view(-1))
+
+    return NAC()
+
+
+# ----------------------------------------------------------------------------- controller grammar
+class _Grammar:
+    """Decisions the controller makes, one at a time: ``next(prefix)`` gives the kind of the next
+    decision ("count", "node", "op") and its number of choices, or None when the cell is complete."""
+
+    n_counts = n_nodes = n_ops = 1
+
+    def next(self, prefix: list[int]) -> tuple[str, int] | None:
+        raise NotImplementedError
+
+    def to_arch(self, tokens: list[int]) -> str:
+        raise NotImplementedError
+
+
+class _NB201Grammar(_Grammar):
+    n_ops = 5
+
+    def next(self, prefix):
+        return ("op", 5) if len(prefix) < 6 else None
+
+    def to_arch(self, tokens):
+        from ...spaces import nb201
+
+        return nb201.format_arch([nb201.OPS[t] for t in tokens])
+
+
+class _NB101Grammar(_Grammar):
+    """chenyaofo/CTNAS core/controller/nasbench.py + core/dataset/seq2arch/nasbench.py: n hidden
+    nodes (1..5); node j = 1..n takes one input from nodes < j and an op; the output one input from
+    nodes <= n; then 9 - n - 1 pairs of nodes, each an extra edge (none when both ends are equal)."""
+
+    n_counts, n_nodes, n_ops = 5, 7, 3
+
+    def next(self, prefix):
+        if not prefix:
+            return ("count", 5)
+        n = prefix[0] + 1
+        body = 2 * n + 1             # per hidden node: input, op; then the output's input
+        i = len(prefix) - 1
+        if i < body:
+            node = i // 2
+            return ("node", node + 1) if i % 2 == 0 else ("op", 3)
+        return ("node", n + 2) if i < body + 2 * (9 - n - 1) else None
+
+    def to_arch(self, tokens):
+        from ...spaces import nb101
+
+        n = tokens[0] + 1
+        m = np.zeros((n + 2, n + 2), dtype=np.int64)
+        ops = ["input"]
+        for j in range(1, n + 1):
+            m[tokens[2 * j - 1], j] = 1
+            ops.append(nb101.OPS[tokens[2 * j]])
+        m[tokens[2 * n + 1], n + 1] = 1
+        rest = tokens[2 * n + 2:]
+        for a, b in zip(rest[::2], rest[1::2]):
+            if a != b:
+                m[min(a, b), max(a, b)] = 1
+        return nb101.make_cell(m, ops + ["output"]).to_string()
+
+
+GRAMMARS = {"nb201": _NB201Grammar, "nb101": _NB101Grammar}
+
+
+def _controller_module(grammar: _Grammar, hidden: int):
+    import torch
+    from torch import nn
+
+    class Controller(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.count_embedding = nn.Embedding(grammar.n_counts, hidden)
+            self.node_embedding = nn.Embedding(grammar.n_nodes, hidden)
+            self.op_embedding = nn.Embedding(grammar.n_ops, hidden)
+            self.lstm = nn.LSTMCell(hidden, hidden)
+            self.emb_attn = nn.Linear(hidden, hidden, bias=False)
+            self.hid_attn = nn.Linear(hidden, hidden, bias=False)
+            self.v_attn = nn.Linear(hidden, 1, bias=False)
+            self.w_soft = nn.Linear(hidden, grammar.n_ops)
+            self.n_soft = nn.Linear(hidden, grammar.n_counts)
+            for p in self.parameters():
+                p.data.uniform_(-0.1, 0.1)
+
+        def _logits(self, kind: str, k: int, hx):
+            if kind == "node":   # pointer attention over the candidate input nodes
+                q = torch.tanh(self.emb_attn(self.node_embedding.weight[:k]).unsqueeze(0)
+                               + self.hid_attn(hx).unsqueeze(1))
+                return self.v_attn(q).squeeze(-1)
+            return (self.n_soft if kind == "count" else self.w_soft)(hx)
+
+        def _embed(self, kind: str, action):
+            return {"count": self.count_embedding, "node": self.node_embedding, "op": self.op_embedding}[kind](action)
+
+        def forward(self, uniform: bool = False):
+            """(tokens, sum of log-probabilities, sum of entropies) of one sampled cell."""
+            tokens, logp, entropy = self._run(1, uniform, track=True)
+            return tokens[0], logp[0], entropy[0]
+
+        def sample(self, n: int, uniform: bool = False) -> list[list[int]]:
+            """``n`` cells at once (no gradient): the same draws one at a time would make, batched
+            over the cells whose decisions have the same shape so far."""
+            with torch.no_grad():
+                return self._run(n, uniform, track=False)[0]
+
+        def _run(self, n: int, uniform: bool, track: bool):
+            zeros = torch.zeros(n, hidden)
+            return self._grow([[] for _ in range(n)], zeros, (zeros, zeros), uniform, track)
+
+        def _grow(self, tokens, embed, state, uniform, track):
+            n = len(tokens)
+            logp = torch.zeros(n)
+            entropy = torch.zeros(n)
+            while True:
+                steps = [grammar.next(t) for t in tokens]
+                if any(s != steps[0] for s in steps):   # split where the decisions differ (NB-101 sizes)
+                    groups: dict = {}
+                    for i, s in enumerate(steps):
+                        groups.setdefault(s, []).append(i)
+                    order = [i for idx in groups.values() for i in idx]
+                    out_t, out_l, out_e = [None] * n, [None] * n, [None] * n
+                    for idx in groups.values():
+                        sub = torch.tensor(idx)
+                        t, lp, en = self._grow([tokens[i] for i in idx], embed[sub], (state[0][sub], state[1][sub]),
+                                               uniform, track)
+                        for j, i in enumerate(idx):
+                            out_t[i], out_l[i], out_e[i] = t[j], logp[i] + lp[j], entropy[i] + en[j]
+                    assert sorted(order) == list(range(n))
+                    return out_t, torch.stack(out_l), torch.stack(out_e)
+                if steps[0] is None:
+                    return tokens, logp, entropy
+                kind, k = steps[0]
+                if uniform:
+                    logits = torch.zeros(n, k)
+                else:
+                    state = self.lstm(embed, state)
+                    logits = self._logits(kind, k, state[0])
+                logprob = torch.log_softmax(logits, dim=-1)
+                action = torch.multinomial(logprob.exp(), 1).squeeze(1)
+                if track:
+                    logp = logp + logprob.gather(1, action.unsqueeze(1)).squeeze(1)
+                    entropy = entropy - (logprob.exp() * logprob).sum(dim=1)
+                for t, a in zip(tokens, action.tolist()):
+                    t.append(a)
+                embed = self._embed(kind, action)
+
+    return Controller()
+
+
+@SELECTORS.register("ctnas")
+class CTNASSelector(LearnedSelector):
+    """Neural Architecture Comparator + controller with the baseline-updating curriculum."""
+
+    name = "ctnas"
+    fast_hparams = {"labels": 8, "nac_epochs": 3, "pl_iters": 6, "derive_every": 3, "pseudo_every": 3,
+                    "n_derive": 3, "embedding_dim": 16, "n_reference": 4}
+
+    def __init__(self, *, seed: int = 0, device: str = "cpu", labels: int = 100, nac_epochs: int = 1000,
+                 batch_size: int = 256, embedding_dim: int = 128, gcn_layers: int = 4, lr: float = 2e-4,
+                 pl_iters: int = 10_000, controller_lr: float = 2e-4, hidden: int = 64, entropy_coeff: float = 5e-4,
+                 derive_every: int = 500, n_derive: int = 10, pseudo_every: int = 100, pseudo_ratio: float = 1.0,
+                 pseudo_new: int = 100, score_against: str = "baseline", n_reference: int = 100) -> None:
+        super().__init__(seed=seed, device=device, labels=labels)
+        self.nac_epochs, self.batch_size, self.embedding_dim, self.gcn_layers = nac_epochs, batch_size, embedding_dim, \
+            gcn_layers
+        self.lr, self.pl_iters, self.controller_lr, self.hidden = lr, pl_iters, controller_lr, hidden
+        self.entropy_coeff, self.derive_every, self.n_derive = entropy_coeff, derive_every, n_derive
+        self.pseudo_every, self.pseudo_ratio, self.pseudo_new = pseudo_every, pseudo_ratio, pseudo_new
+        self.score_against, self.n_reference = score_against, n_reference
+        if score_against not in ("baseline", "reference"):
+            raise ConfigError(f"ctnas: score_against must be baseline or reference, got {score_against!r}")
+        if min(nac_epochs, pl_iters, derive_every, n_derive, pseudo_every, batch_size) < 1 or n_derive < 2:
+            raise ConfigError("ctnas: epochs, iterations, intervals and batch size must be at least 1, n_derive 2")
+
+    # ------------------------------------------------------------------------- comparator
+    def _tensors(self, archs: Sequence[str]):
+        return graph_batch(self.space, archs, self.device)
+
+    def _prob(self, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+        """P(a[i] better than b[i]) in fixed-shape batches (see ``fixed_batches``)."""
+        import torch
+
+        def run(pairs):
+            with torch.no_grad():
+                return self.nac(self._tensors([x for x, _ in pairs]), self._tensors([y for _, y in pairs])).cpu()
+
+        return fixed_batches(run, list(zip(a, b)))
+
+    def _train_epoch(self, archs: list[str], accs: np.ndarray, opt, pseudo=None) -> tuple[float, float]:
+        """One epoch as CTNAS's ``train``: each batch paired with a shuffle of itself, plus as many
+        pseudo-labelled pairs (sampled from the pseudo set) as the ratio asks."""
+        import torch
+        from torch.nn.functional import binary_cross_entropy
+
+        self.nac.train()
+        perm = torch.randperm(len(archs))
+        losses, hits, total = [], 0, 0
+        for i in range(0, len(archs), self.batch_size):
+            idx = perm[i:i + self.batch_size].tolist()
+            shuf = torch.randperm(len(idx)).tolist()
+            a = [archs[j] for j in idx]
+            b = [a[j] for j in shuf]
+            acc_a = torch.tensor(accs[idx], device=self.device)
+            target = (acc_a > acc_a[shuf]).float()
+            if pseudo is not None and self.pseudo_ratio:
+                pick = self._py.sample(range(len(pseudo[0])), min(int(len(idx) * self.pseudo_ratio), len(pseudo[0])))
+                a = a + [pseudo[0][j] for j in pick]
+                b = b + [pseudo[1][j] for j in pick]
+                target = torch.cat([target, torch.tensor([pseudo[2][j] for j in pick], device=self.device)])
+            p = self.nac(self._tensors(a), self._tensors(b))
+            loss = binary_cross_entropy(p, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            hits += int(((p > 0.5).float() == target).sum())
+            total += len(target)
+        return float(np.mean(losses)), hits / total
+
+    # ------------------------------------------------------------------------- search
+    def _sample(self, n: int) -> list[str]:
+        return [self.grammar.to_arch(t) for t in self.controller.sample(n)]
+
+    def _pseudo(self, total: int, k: int):
+        """CTNAS's ``generate_architecture_with_pseudo_labels``."""
+        archs = self._sample(total)
+        shuf = np.random.default_rng([self.seed, len(self._pseudo_log)]).permutation(total)
+        other = [archs[i] for i in shuf]
+        p = self._prob(archs, other)
+        top = np.argsort(-p, kind="stable")[:k]
+        self._pseudo_log.append(k)
+        return [archs[i] for i in top], [other[i] for i in top], [float(p[i] > 0.5) for i in top]
+
+    def _most_winning(self, cands: list[str]) -> str:
+        n = len(cands)
+        p = self._prob([a for a in cands for _ in range(n)], [b for _ in range(n) for b in cands]).reshape(n, n)
+        np.fill_diagonal(p, 0.0)
+        return cands[int(np.argmax(p.sum(axis=1)))]
+
+    def fit(self, ctx: Context) -> None:
+        import torch
+
+        self.space = ctx.space
+        self._py = random.Random(self.seed)
+        self._pseudo_log: list[int] = []
+        archs = list(ctx.labelled)
+        accs = np.array([ctx.labelled[a] for a in archs], dtype=float)
+        mod = get_space(ctx.space)
+        self.nac = _nac_module(mod.GRAPH_VOCAB, self.embedding_dim, self.gcn_layers).to(self.device)
+        nac_opt = torch.optim.Adam(self.nac.parameters(), lr=self.lr, betas=(0.5, 0.999), weight_decay=5e-4)
+        history = []
+        for epoch in range(1, self.nac_epochs + 1):
+            loss, acc = self._train_epoch(archs, accs, nac_opt)
+            if epoch == self.nac_epochs or epoch % max(1, self.nac_epochs // 10) == 0:
+                history.append({"phase": "comparator", "step": epoch, "loss": loss, "pair_acc": acc})
+        self.grammar = GRAMMARS[ctx.space]()
+        self.controller = _controller_module(self.grammar, self.hidden)
+        c_opt = torch.optim.Adam(self.controller.parameters(), lr=self.controller_lr, betas=(0.5, 0.999),
+                                 weight_decay=5e-4)
+        self.nac.eval()
+        baseline = self.grammar.to_arch(self.controller.sample(1, uniform=True)[0])
+        history_best, pseudo = baseline, None
+        self.derived: list[str] = []
+        for it in range(self.pl_iters):
+            if it % self.pseudo_every == 0 and self.pseudo_ratio:
+                first = int(self.pseudo_ratio * self.batch_size)
+                new = self._pseudo(2 * first, first) if pseudo is None else self._pseudo(2 * self.pseudo_new,
+                                                                                          self.pseudo_new)
+                pseudo = new if pseudo is None else tuple(x + y for x, y in zip(pseudo, new))
+                loss, acc = self._train_epoch(archs, accs, nac_opt, pseudo)
+                history.append({"phase": "comparator+pseudo", "step": it, "loss": loss, "pair_acc": acc})
+                self.nac.eval()
+            tokens, logp, entropy = self.controller()
+            with torch.no_grad():
+                reward = float(self.nac(self._tensors([self.grammar.to_arch(tokens)]), self._tensors([baseline])))
+            loss = -logp * reward - self.entropy_coeff * entropy
+            c_opt.zero_grad()
+            loss.backward()
+            c_opt.step()
+            if it % self.derive_every == 0:
+                cands = self._sample(self.n_derive)
+                baseline = self._most_winning(cands)
+                history_best = self._most_winning(cands + [history_best])
+                self.derived.append(history_best)
+                history.append({"phase": "derive", "step": it, "baseline": baseline, "history_best": history_best,
+                                "reward": reward})
+        self.baseline = baseline
+        self.reference: list[str] = []
+        if self.score_against == "reference":
+            rng = np.random.default_rng([self.seed, 0xC7])
+            self.reference = [mod.random_arch(rng) for _ in range(self.n_reference)]
+        comparator = [h for h in history if h["phase"] != "derive"]
+        self.fit_report = {"final_baseline": baseline, "history_best": history_best, "labelled": len(archs),
+                           "pseudo_pairs": len(pseudo[0]) if pseudo else 0,
+                           "comparator_first": comparator[0], "comparator_last": comparator[-1],
+                           "derives": [h for h in history if h["phase"] == "derive"]}
+
+    def predict(self, archs: list[str], ctx: Context) -> np.ndarray:
+        if self.score_against == "baseline":
+            return self._prob(archs, [self.baseline] * len(archs))
+        n = len(self.reference)
+        p = self._prob([a for a in archs for _ in range(n)], self.reference * len(archs))
+        return p.reshape(len(archs), n).mean(axis=1)
+
+    def search(self, oracle, ctx: Context) -> None:
+        self._ensure_fit(ctx)
+        domain = Domain(ctx.space, oracle.candidates())
+        rng = np.random.default_rng([self.seed, 0xC7A5])
+        for arch in self.derived:
+            covered = domain.cover(arch, rng, exclude=oracle.seen())
+            if covered is None:
+                break
+            try:
+                oracle.query(covered)
+            except QueryBudgetExhausted:
+                break
+        self.fit_report["queried_history_bests"] = len(self.derived)
+        if domain.projected:
+            self.fit_report["proposals_replaced_by_nearest_covered_cell"] = domain.projected

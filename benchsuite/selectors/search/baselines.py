@@ -1,0 +1,100 @@
+"""The two search baselines every search method must beat, at equal query budgets.
+
+``random-search``: distinct covered cells drawn uniformly, in order, until the budget is spent.
+
+``rea``: regularised (aging) evolution, Real et al. 2019, Algorithm 1: a population of random
+cells; each cycle draws ``sample_size`` members with replacement, mutates the best of them into a
+child, queries it, appends it and drops the oldest member. Presets:
+``naslib``: population 30, sample 10, mutation of a uniform edge
+(automl/NASLib naslib/defaults/nb201_defaults.yaml `population_size: 30`, `sample_size: 10`;
+naslib/search_spaces/nasbench201/graph.py `mutate`);
+``nb201``: population 10, sample 3, mutation of a uniform node's uniform input edge
+(D-X-Y/AutoDL-Projects scripts-search/algos/R-EA.sh `--ea_population 10 --ea_sample_size 3`;
+exps/algos/R_EA.py `mutate_arch_func`). On NB-101 the mutation is NAS-Bench-101's (``flip``).
+"""
+from __future__ import annotations
+
+import collections
+
+from ...errors import ConfigError
+from ...spaces import get_space
+from ..base import Context
+from ..registry import SELECTORS
+from .base import SearchMethod, rng_for
+from .domain import Domain
+from .oracle import QueryBudgetExhausted
+
+REA_PRESETS = {
+    "naslib": {"population": 30, "sample_size": 10, "mutation": "edge"},
+    "nb201": {"population": 10, "sample_size": 3, "mutation": "node"},
+}
+
+
+@SELECTORS.register("random-search")
+class RandomSearch(SearchMethod):
+    """Uniform random cells, each queried once, until the budget is spent."""
+
+    name = "random-search"
+
+    def search(self, oracle, ctx: Context) -> None:
+        domain = Domain(ctx.space, oracle.candidates())
+        order = domain.sample(rng_for(self.seed, 0x5EA), oracle.budget, exclude=oracle.seen())
+        oracle.query_many(order)
+
+
+@SELECTORS.register("rea")
+class REA(SearchMethod):
+    """Regularised evolution (see module doc for the presets and their sources)."""
+
+    name = "rea"
+
+    def __init__(self, *, seed: int = 0, preset: str = "naslib", population: int | None = None,
+                 sample_size: int | None = None, mutation: str | None = None, max_cycles: int = 50_000) -> None:
+        super().__init__(seed=seed)
+        if preset not in REA_PRESETS:
+            raise ConfigError(f"rea: unknown preset {preset!r}; known: {', '.join(REA_PRESETS)}")
+        p = REA_PRESETS[preset]
+        self.preset = preset
+        self.population = p["population"] if population is None else int(population)
+        self.sample_size = p["sample_size"] if sample_size is None else int(sample_size)
+        # NB201 presets name their mutation; NB101 has one (``flip``) unless one is given.
+        self.mutation = p["mutation"] if mutation is None else mutation
+        self._mutation_given = mutation is not None
+        self.max_cycles = int(max_cycles)
+        if self.population < 1 or self.sample_size < 1 or self.max_cycles < 1:
+            raise ConfigError("rea: population, sample_size and max_cycles must be at least 1")
+        known = sorted({m for s in ("nb201", "nb101") for m in get_space(s).MUTATIONS})
+        if self.mutation not in known:
+            raise ConfigError(f"rea: unknown mutation {self.mutation!r}; known: {', '.join(known)}")
+
+    def search(self, oracle, ctx: Context) -> None:
+        kinds = get_space(ctx.space).MUTATIONS
+        kind = self.mutation if self.mutation in kinds or self._mutation_given else kinds[0]
+        if kind not in kinds:
+            raise ConfigError(f"rea: unknown {ctx.space} mutation {kind!r}; known: {', '.join(kinds)}")
+        self.mutation_used = kind
+        rng = rng_for(self.seed, 0xEA)
+        domain = Domain(ctx.space, oracle.candidates())
+        population: collections.deque[tuple[str, float]] = collections.deque()
+        try:
+            for arch in domain.sample(rng, self.population, exclude=oracle.seen()):
+                population.append((arch, oracle.query(arch)))
+            # A child already answered costs no query, so the cycle count is capped separately.
+            for _ in range(self.max_cycles):
+                if oracle.remaining <= 0:
+                    break
+                picks = rng.integers(len(population), size=self.sample_size)
+                parent = max((population[int(i)] for i in picks), key=lambda m: m[1])[0]
+                child = domain.mutate(parent, rng, kind)
+                population.append((child, oracle.query(child)))
+                if len(population) > self.population:
+                    population.popleft()
+        except QueryBudgetExhausted:
+            pass
+        self.projected = domain.projected
+
+    def report(self) -> dict:
+        out = {"mutation": getattr(self, "mutation_used", self.mutation)}
+        if getattr(self, "projected", 0):
+            out["proposals_replaced_by_nearest_covered_cell"] = self.projected
+        return out
