@@ -59,9 +59,29 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="benchmarks with coverage, selectors, metrics")
     _add_data_args(ls)
 
-    rep = sub.add_parser("report", help="plots and a summary table from run folders")
-    rep.add_argument("runs", nargs="+")
-    rep.add_argument("--out", default="results/report")
+    su = sub.add_parser("suite", help="run a suite file: one run folder per row, on this machine or a Dask cluster")
+    su_sub = su.add_subparsers(dest="suite_cmd", required=True, parser_class=_Parser)
+    sr = su_sub.add_parser("run", help="run every row of a suite (skips finished rows, resumes interrupted ones)")
+    sr.add_argument("file", help="suite TOML, e.g. benchmarks/ci.toml")
+    sr.add_argument("--out", required=True, help="suite folder: one subfolder per row")
+    sr.add_argument("--engine", default="local", choices=("local", "dask"),
+                    help="local: serial in this process; dask: rows (and shards) as tasks on a Dask cluster")
+    sr.add_argument("--address", help="scheduler address of a running Dask cluster (default: a local cluster)")
+    sr.add_argument("--scheduler-file", help="Dask scheduler file (e.g. written by workers started under SLURM)")
+    sr.add_argument("--workers", type=int, default=2, help="workers of the local Dask cluster (default 2)")
+
+    ck = sub.add_parser("check", help="compare a suite folder with its golden table; exit 1 if a metric got worse")
+    ck.add_argument("suite_dir")
+    ck.add_argument("--baseline", required=True, help="golden table, e.g. results/baselines/ci.csv")
+
+    bl = sub.add_parser("baseline", help="write the golden table of a finished suite folder")
+    bl.add_argument("suite_dir")
+    bl.add_argument("--out", required=True, help="golden table to write, e.g. results/baselines/ci.csv")
+
+    rep = sub.add_parser("report", help="plots and a summary table from run folders; a suite folder's leaderboard")
+    rep.add_argument("runs", nargs="+", help="run folders, or one suite folder (leaderboard)")
+    rep.add_argument("--out", help="output folder (default: results/report; a suite's: DIR/leaderboard)")
+    rep.add_argument("--published", help="published values to show beside ours (default: results/published.csv)")
     rep.add_argument("--common", action="store_true",
                      help="recompute every run's metrics on the (arch, seed) pairs all runs share")
 
@@ -157,10 +177,45 @@ def cmd_list(a) -> int:
 def cmd_report(a) -> int:
     from .report import report
 
-    written = report([Path(r) for r in a.runs], a.out, common=a.common)
+    if len(a.runs) == 1 and (Path(a.runs[0]) / "suite.json").is_file():
+        from .leaderboard import leaderboard
+
+        written = leaderboard(a.runs[0], a.out, a.published)
+        print(written[1].read_text())   # leaderboard.md
+        for p in written:
+            print(p)
+        return 0
+    written = report([Path(r) for r in a.runs], a.out or "results/report", common=a.common)
     print(written[1].read_text())   # summary.md
     for p in written:
         print(p)
+    return 0
+
+
+def cmd_suite(a) -> int:
+    from .suite import run_suite
+
+    out = run_suite(a.file, a.out, engine=a.engine, address=a.address, scheduler_file=a.scheduler_file,
+                    workers=a.workers, command=["benchsuite", *a.argv])
+    print(f"suite finished: {out} (leaderboard: benchsuite report {out})")
+    return 0
+
+
+def cmd_check(a) -> int:
+    from .golden import check, format_check
+
+    table, code = check(a.suite_dir, a.baseline)
+    print(format_check(table))
+    if code:
+        print("benchsuite: check failed: a metric moved the worse way past its tolerance", file=sys.stderr)
+    return code
+
+
+def cmd_baseline(a) -> int:
+    from .golden import build_baseline
+
+    table = build_baseline(a.suite_dir, a.out, ["benchsuite", *a.argv])
+    print(f"{len(table)} golden metrics from {table.row.nunique()} rows -> {a.out}")
     return 0
 
 
@@ -193,13 +248,18 @@ def cmd_data(a) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv   # recorded by the commands that write what made them (suite.json, baselines)
     try:
-        return {"run": cmd_run, "list": cmd_list, "report": cmd_report, "data": cmd_data,
-                "train-supernet": cmd_train_supernet}[args.cmd](args)
+        return {"run": cmd_run, "list": cmd_list, "report": cmd_report, "data": cmd_data, "suite": cmd_suite,
+                "check": cmd_check, "baseline": cmd_baseline, "train-supernet": cmd_train_supernet}[args.cmd](args)
     except BenchsuiteError as e:
         print(f"benchsuite: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # output piped into `head` and the like: stop quietly
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

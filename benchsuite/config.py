@@ -29,6 +29,7 @@ class RunConfig:
     data_dir: str | None = None
     nb201_pth: str | None = None
     chunk: int = 32                   # archs scored between two flushes of scores.csv (resume granularity)
+    shard: tuple[int, int] | None = None  # (i, K): score only positions i, i+K, ... of each seed's cells (suites)
     n_boot: int = 1000                # bootstrap resamples for the rho/tau CIs
     plots: bool = True
 
@@ -47,6 +48,8 @@ class RunConfig:
             raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {self.device!r}")
         if self.chunk < 1 or self.n_boot < 0:
             raise ConfigError("chunk must be >= 1 and n_boot >= 0")
+        if self.shard is not None and not (len(self.shard) == 2 and 0 <= self.shard[0] < self.shard[1]):
+            raise ConfigError(f"shard must be (i, K) with 0 <= i < K, got {self.shard}")
 
     def out_dir(self) -> Path:
         if self.out:
@@ -58,11 +61,12 @@ class RunConfig:
         d = dataclasses.asdict(self)
         d["seeds"] = list(self.seeds)
         d["metrics"] = list(self.metrics) if self.metrics else None
+        d["shard"] = list(self.shard) if self.shard else None
         return d
 
     # Fields that must agree for --resume to continue a run rather than mix two runs.
     IDENTITY = ("bench", "dataset", "selector", "fidelity", "acc", "sample", "labels", "queries", "hparams",
-                "nb201_pth")
+                "nb201_pth", "shard")
 
 
 # Query budget of a search method per seed when --queries is not given: the largest budget the

@@ -110,6 +110,8 @@ def plot_search(run_dirs: list[Path], path: Path) -> Path:
     if optimum is not None:
         ax.axhline(optimum, color="k", lw=0.8, ls="--", label=f"optimum {optimum:.2f}")
     ax.set_xscale("log")
+    ticks = [q for q in (1, 10, 50, 100, 200, 500, 1000) if q <= ax.get_xlim()[1]]
+    ax.set_xticks(ticks, [str(q) for q in ticks])
     ax.set_xlabel("benchmark queries (distinct cells, validation accuracy)")
     ax.set_ylabel("test accuracy of best cell found (%)")
     ax.set_title(f"best found vs queries: {column.split(' on ', 1)[-1]}\nmean over seeds, 95% CI band", fontsize=8)

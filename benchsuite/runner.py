@@ -28,7 +28,7 @@ from .benchmarks.registry import BENCHMARKS
 from .config import DEFAULT_QUERIES, RunConfig
 from .errors import ConfigError
 from .progress import Progress
-from .selectors.base import Context
+from .selectors.base import Context, Selector
 from .selectors.registry import SELECTORS
 
 SCORE_COLUMNS = ["arch", "seed", "score", "true_acc"]
@@ -167,6 +167,10 @@ def _check_hparams(cfg: RunConfig, sel_cls: type) -> dict[str, Any]:
                           f"it takes: {', '.join(sorted(set(params) - {'seed', 'device'})) or 'none'}")
     if "queries" not in sel_cls.needs and cfg.queries is not None:
         raise ConfigError(f"--queries applies to search methods; {cfg.selector!r} spends no queries")
+    if cfg.shard and ("queries" in sel_cls.needs or "labels" in sel_cls.needs or "supernet" in sel_cls.needs
+                      or sel_cls.derive is not Selector.derive):
+        raise ConfigError(f"shards split the cells of a ranking run; {cfg.selector!r} learns, trains or searches "
+                          "once per seed, so run it as one task")
     if not sel_cls.ranks and cfg.sample is not None:
         raise ConfigError(f"--sample picks the cells to rank, and {cfg.selector!r} ranks none (it is a search "
                           "method: set its budget with --queries)")
@@ -236,6 +240,8 @@ def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
             selector = first if seed == cfg.seeds[0] else build(seed)
             scored, labelled = _choose(pool, seed, cfg.sample if sel_cls.ranks else 1, labels)
             scored = scored if sel_cls.ranks else []
+            if cfg.shard:
+                scored = scored[cfg.shard[0]::cfg.shard[1]]
             ctx = Context(space=bench.space, dataset=key[0], seed=seed, device=device, data_dir=cfg.data_dir,
                           labelled={a: valid[a] for a in labelled})
             info["seeds"][str(seed)] = {"n_scored": len(scored), "labelled_excluded": labelled}

@@ -100,7 +100,7 @@ def test_data_command(capsys, tmp_path, monkeypatch):
 @pytest.mark.parametrize("args, expect", [
     (["--bench", "nb999", "--selector", "params"], "unknown benchmark 'nb999'; known: nb101, nb201"),
     (["--dataset", "svhn", "--selector", "params"], "unknown nb201 dataset 'svhn'; known: cifar10, cifar10-valid"),
-    (["--selector", "magic"], "unknown selector 'magic'; known: ctnas, darts, darts-pt, eproxy, eproxy-dps, fewshot, fisher"),
+    (["--selector", "magic"], "unknown selector 'magic'; known: ctnas, darts, darts-pt, eproxy, eproxy-dps, fewshot"),
     (["--selector", "params", "--metrics", "spearman,auc"], "unknown metric 'auc'; known: kendall"),
     (["--selector", "params", "--dataset", "cifar100", "--acc", "test"], "has: fidelity 12 test (15625 archs)"),
     (["--selector", "params", "--sample", "1"], "--sample must be at least 2"),

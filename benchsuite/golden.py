@@ -1,0 +1,190 @@
+"""Golden tables: a suite's headline metrics committed with the identity of their inputs, and the
+check that fails a build when a metric moves the worse way past its tolerance.
+
+A golden row is a suite row's aggregate over seeds (``<metric>_mean``, and for searches
+``queries_to_optimum_median`` and ``optimum_reached``), with its direction (which way is better),
+its tolerance and the rule that set it, and the inputs' identity: a hash of the cells scored and
+labelled per seed, a hash of the data files' checksums, a hash of the row's settings and the
+benchsuite version. A changed input is an error, never a comparison.
+
+Tolerance rule (``tolerance``): a selector that uses no torch (baselines, random, random search,
+REA) is a pure function of its inputs, so its metrics must come back exactly (to 1e-9, relative).
+Everything computed or trained with torch may move with the platform's floating point, so it gets
+max(floor, 3·SE) with SE the standard error over the golden run's seeds (std/√seeds) and a floor
+per metric (FLOORS: 0.02 for correlations, 0.05 for precision@k%, 0.3 percentage points for
+accuracies and regret, 25% of the value for queries to the optimum, 0.2 for the share of seeds
+that reached it).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import BenchsuiteError, ConfigError
+from .suite import suite_rows
+
+LOWER_IS_BETTER = ("regret", "queries_to_optimum")
+FLOORS = {"spearman": 0.02, "kendall": 0.02, "pearson": 0.02, "precision": 0.05, "acc": 0.3, "regret": 0.3,
+          "best_test_at": 0.3, "optimum_reached": 0.2}
+GOLDEN_COLUMNS = ["row", "bench", "dataset", "fidelity", "acc_metric", "selector", "metric", "value", "n_archs",
+                  "labels", "direction", "tolerance", "rule", "cells_sha256", "data_sha256", "settings_sha256",
+                  "version"]
+IDENTITY = ("cells_sha256", "data_sha256", "settings_sha256", "version")
+
+
+class ChangedInputError(BenchsuiteError):
+    """A run's inputs (cells, data, settings, version) differ from the golden table's."""
+
+
+def _base(metric: str) -> str:
+    for suffix in ("_mean", "_median"):
+        if metric.endswith(suffix):
+            return metric[: -len(suffix)]
+    return metric
+
+
+def direction(metric: str) -> str:
+    return "lower" if _base(metric) in LOWER_IS_BETTER else "higher"
+
+
+def _floor(metric: str, golden: float) -> float:
+    base = _base(metric)
+    if base == "queries_to_optimum":
+        return 0.25 * golden if math.isfinite(golden) else 0.0
+    for key in ("best_test_at", "precision", "optimum_reached", "spearman", "kendall", "pearson", "regret", "acc"):
+        if key in base:
+            return FLOORS[key]
+    return 0.02
+
+
+def tolerance(metric: str, golden: float, *, uses_torch: bool, std: float, seeds: int) -> tuple[float, str]:
+    if not uses_torch:
+        return 1e-9 * max(1.0, abs(golden)) if math.isfinite(golden) else 0.0, "exact"
+    se = 3 * std / math.sqrt(seeds) if seeds > 1 and std == std else 0.0
+    return max(_floor(metric, golden), se), "max(floor, 3·SE over seeds)"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def row_identity(run_dir: Path) -> dict[str, str]:
+    """What a row's numbers are a function of, besides the code: cells, data, settings, version."""
+    run = json.loads((run_dir / "run.json").read_text())
+    scores = pd.read_csv(run_dir / "scores.csv", dtype={"arch": str})
+    cells = sorted(f"{a}\t{s}" for a, s in zip(scores.arch, scores.seed))
+    cells += sorted(f"L\t{a}\t{s}" for s, info in run["seeds"].items() for a in info.get("labelled_excluded", []))
+    args = run["args"]
+    from .config import RunConfig
+
+    settings = {k: args.get(k) for k in (*RunConfig.IDENTITY, "seeds", "metrics", "n_boot")}
+    return {"cells_sha256": _sha("\n".join(cells)),
+            "data_sha256": _sha(json.dumps(run["data"]["checksums"], sort_keys=True)),
+            "settings_sha256": _sha(json.dumps(settings, sort_keys=True)),
+            "version": str(run["versions"].get("benchsuite"))}
+
+
+def _checked(m: pd.DataFrame) -> pd.DataFrame:
+    agg = m[m.seed == "all"]
+    keep = agg.metric.str.endswith("_mean") | agg.metric.isin(["queries_to_optimum_median", "optimum_reached"])
+    return agg[keep & ~agg.metric.str.contains("_ci_")]
+
+
+def build_baseline(suite_dir: str | Path, out_file: str | Path, command: list[str]) -> pd.DataFrame:
+    """The golden table of a finished suite folder, written with the commands that made it."""
+    from .selectors.registry import SELECTORS
+
+    rows = []
+    suite = json.loads((Path(suite_dir) / "suite.json").read_text())
+    for run_dir in suite_rows(suite_dir):
+        if not (run_dir / "metrics.csv").is_file():
+            raise ConfigError(f"{run_dir} has no metrics.csv: finish the suite before making a baseline")
+        m = pd.read_csv(run_dir / "metrics.csv", dtype={"seed": str})
+        ident = row_identity(run_dir)
+        stds = m[m.seed == "all"].set_index("metric").value
+        seeds = m[m.seed != "all"].seed.nunique()
+        uses_torch = getattr(SELECTORS.get(m.selector.iloc[0]), "uses_torch", True)
+        for r in _checked(m).itertuples():
+            std = float(stds.get(f"{_base(r.metric)}_std", float("nan")))
+            tol, rule = tolerance(r.metric, float(r.value), uses_torch=uses_torch, std=std, seeds=seeds)
+            rows.append({"row": run_dir.name, **{c: getattr(r, c) for c in GOLDEN_COLUMNS[1:10]},
+                         "direction": direction(r.metric), "tolerance": tol, "rule": rule, **ident})
+    table = pd.DataFrame(rows, columns=GOLDEN_COLUMNS)
+    out_file = Path(out_file)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    header = (f"# made by: {shlex.join(command)}\n"
+              f"# from a suite run made by: {shlex.join(suite['command'])} (suite file sha256 "
+              f"{suite['suite']['sha256'][:16]})\n")
+    out_file.write_text(header + table.to_csv(index=False))
+    return table
+
+
+def read_baseline(path: str | Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, comment="#", dtype={"row": str, "version": str})
+    except (OSError, pd.errors.ParserError) as e:
+        raise ConfigError(f"cannot read baseline {path}: {e}") from None
+
+
+def check(suite_dir: str | Path, baseline: str | Path) -> tuple[pd.DataFrame, int]:
+    """(table of every checked metric with its verdict, exit code: 0 pass, 1 a metric got worse).
+
+    Raises ChangedInputError when a row's inputs differ from the golden ones."""
+    gold = read_baseline(baseline)
+    suite_dir = Path(suite_dir)
+    changed, out = [], []
+    for name, g in gold.groupby("row", sort=False):
+        run_dir = suite_dir / name
+        if not (run_dir / "metrics.csv").is_file():
+            changed.append(f"{name}: no finished run in {suite_dir}")
+            continue
+        ident = row_identity(run_dir)
+        diff = [k for k in IDENTITY if str(ident[k]) != str(g[k].iloc[0])]
+        if diff:
+            changed.append(f"{name}: {', '.join(diff)} differ")
+            continue
+        now = _checked(pd.read_csv(run_dir / "metrics.csv", dtype={"seed": str})).set_index("metric").value
+        for r in g.itertuples():
+            value = float(now.get(r.metric, float("nan")))
+            out.append({"row": name, "metric": r.metric, "golden": r.value, "now": value,
+                        "delta": value - r.value if np.isfinite([value, r.value]).all() else float("nan"),
+                        "tolerance": r.tolerance, "verdict": _verdict(r.value, value, r.tolerance, r.direction)})
+    if changed:
+        raise ChangedInputError(f"inputs changed for {len(changed)} row(s), so there is nothing to compare: "
+                                + "; ".join(changed) + " (rerun the suite as the baseline was made, or regenerate "
+                                "the baseline with `benchsuite baseline`)")
+    table = pd.DataFrame(out)
+    return table, int((table.verdict == "worse").any()) if len(table) else 0
+
+
+def _verdict(golden: float, now: float, tol: float, way: str) -> str:
+    if golden == now or (golden != golden and now != now):
+        return "same"
+    if not (np.isfinite(golden) and np.isfinite(now)):
+        better = (now > golden) if way == "higher" else (now < golden)
+        return "better (stale golden)" if better and now == now else "worse"
+    gain = (now - golden) if way == "higher" else (golden - now)
+    if gain < -tol:
+        return "worse"
+    if gain > tol:
+        return "better (stale golden)"
+    return "within tolerance"
+
+
+def format_check(table: pd.DataFrame) -> str:
+    """What moved, one line per metric that is not the same, then the counts."""
+    if table.empty:
+        return "no metrics to check"
+    moved = table[table.verdict != "same"]
+    lines = []
+    if len(moved):
+        lines.append(moved.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    counts = table.verdict.value_counts()
+    lines.append(f"{len(table)} metrics checked: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    return "\n".join(lines)

@@ -1,0 +1,279 @@
+"""Suites: a TOML file of runs, each row one ``RunConfig``, run into one folder per row.
+
+    [suite]
+    name = "ci"
+    [defaults]              # applied to every row, a row's own keys win
+    bench = "nb201"
+    seeds = [0, 1]
+    [[row]]
+    name = "params-full"    # the row's folder under --out
+    selector = "params"
+    hp = { num_classes = 10 }
+
+Row keys: name, bench, dataset, fidelity, acc, selector, hp, sample, seeds (a list or "0-4"),
+labels, queries, metrics, n_boot, device, shards. ``shards = K`` splits a ranking row's cells into
+K tasks (a whole-space proxy job spread over workers); their scores are merged, in the order a
+serial run writes them, into the row's own scores.csv, so the row's metrics are the serial ones.
+
+``run_suite`` skips rows already finished with the same identity, resumes interrupted ones and
+refuses a folder run with other settings. The engine is local (serial, in this process) or Dask
+(``--engine dask``): every row or shard is a task on a ``distributed`` cluster — a local one, or
+the scheduler at ``--address`` / ``--scheduler-file`` (e.g. workers started by SLURM through
+Dask's own launcher); a row with ``device = "cuda"`` asks the engine for a worker resource ``GPU``.
+The runner stays serial and deterministic, so a row's results are the same on either engine.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import manifest
+from .config import RunConfig, parse_seeds
+from .errors import BenchsuiteError, ConfigError
+
+ROW_KEYS = ("name", "bench", "dataset", "fidelity", "acc", "selector", "hp", "sample", "seeds", "labels", "queries",
+            "metrics", "n_boot", "device", "shards")
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    config: RunConfig     # without ``out``: run_suite sets it to DIR/name
+    shards: int = 1
+
+    @property
+    def gpu(self) -> bool:
+        return self.config.device.startswith("cuda")
+
+
+def _row_config(spec: dict[str, Any], where: str) -> Row:
+    unknown = sorted(set(spec) - set(ROW_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {', '.join(unknown)}; rows take: {', '.join(ROW_KEYS)}")
+    if "name" not in spec or "selector" not in spec:
+        raise ConfigError(f"{where}: every row needs a name and a selector")
+    name = str(spec["name"])
+    if not name or any(not (c.isalnum() or c in "-_.") for c in name):
+        raise ConfigError(f"{where}: row name {name!r} must be letters, digits, '-', '_' or '.' (it names a folder)")
+    seeds = spec.get("seeds", [0])
+    seeds = parse_seeds(seeds) if isinstance(seeds, str) else tuple(int(s) for s in seeds)
+    metrics = spec.get("metrics")
+    kwargs = {k: spec[k] for k in ("bench", "dataset", "fidelity", "acc", "sample", "labels", "queries", "n_boot",
+                                   "device") if k in spec}
+    try:
+        cfg = RunConfig(selector=str(spec["selector"]), seeds=seeds, hparams=dict(spec.get("hp", {})),
+                        metrics=tuple(metrics) if metrics else None, **kwargs)
+    except TypeError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    shards = int(spec.get("shards", 1))
+    if shards < 1:
+        raise ConfigError(f"{where}: shards must be at least 1, got {shards}")
+    return Row(name, cfg, shards)
+
+
+def load_suite(path: str | Path) -> tuple[dict[str, Any], list[Row]]:
+    """(the [suite] table plus the file's sha256, the rows) of a suite file; one-line errors."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        doc = tomllib.loads(raw.decode())
+    except OSError as e:
+        raise ConfigError(f"cannot read suite {path}: {e.strerror or e}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"suite {path} is not valid TOML: {e}") from None
+    extra = sorted(set(doc) - {"suite", "defaults", "row"})
+    if extra:
+        raise ConfigError(f"suite {path}: unknown table {', '.join(extra)}; a suite has [suite], [defaults], [[row]]")
+    defaults = doc.get("defaults", {})
+    rows = [_row_config({**defaults, **r}, f"suite {path.name} row {i + 1}") for i, r in enumerate(doc.get("row", []))]
+    if not rows:
+        raise ConfigError(f"suite {path} has no [[row]]")
+    names = [r.name for r in rows]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"suite {path}: duplicate row names {', '.join(dup)}")
+    meta = {**doc.get("suite", {}), "file": str(path), "sha256": hashlib.sha256(raw).hexdigest()}
+    return meta, rows
+
+
+# ----------------------------------------------------------------------------- one row
+def row_state(cfg: RunConfig) -> str:
+    """"done", "partial" (resume it) or "new"; a folder run with other settings is an error."""
+    out = Path(cfg.out)
+    run_json = out / "run.json"
+    if not run_json.is_file():
+        return "new"
+    try:
+        old = json.loads(run_json.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{out}: unreadable run.json ({e}); move the folder away to rerun the row") from None
+    new = cfg.to_dict()
+    diff = [k for k in (*RunConfig.IDENTITY, "seeds", "metrics", "n_boot") if old.get("args", {}).get(k) != new.get(k)]
+    if diff:
+        raise ConfigError(f"{out} holds a run with different {', '.join(diff)}; use another --out or move it away")
+    return "done" if old.get("status") == "complete" and (out / "metrics.csv").is_file() else "partial"
+
+
+def run_row(cfg_dict: dict[str, Any]) -> str:
+    """Run (or resume) one row or shard; what an engine's task calls. Returns the folder."""
+    from .runner import run
+
+    cfg = RunConfig(**{**cfg_dict, "seeds": tuple(cfg_dict["seeds"]),
+                       "metrics": tuple(cfg_dict["metrics"]) if cfg_dict.get("metrics") else None,
+                       "shard": tuple(cfg_dict["shard"]) if cfg_dict.get("shard") else None})
+    try:
+        state = row_state(cfg)
+        if state != "done":
+            run(RunConfig(**{**cfg.__dict__, "resume": state == "partial"}), log=lambda _: None)
+    except BenchsuiteError as e:   # plain ConfigError: it must cross back from a worker process
+        raise ConfigError(str(e)) from None
+    return str(cfg.out)
+
+
+def _shard_configs(row: Row, out: Path) -> list[RunConfig]:
+    return [RunConfig(**{**row.config.__dict__, "out": str(out / row.name / "shards" / str(i)),
+                         "shard": (i, row.shards), "plots": False}) for i in range(row.shards)]
+
+
+def merge_shards(row: Row, out: Path) -> Path:
+    """The row's scores.csv from its shards' rows, in the order a serial run writes them (shard i
+    holds positions i, i + K, ... of every seed's cells), then metrics, run.json and plots."""
+    from .runner import SCORE_COLUMNS, compute_metrics, summary_line
+
+    dest = out / row.name
+    parts = [dest / "shards" / str(i) for i in range(row.shards)]
+    per: list[dict[str, list[list[str]]]] = []
+    runs = []
+    for p in parts:
+        with open(p / "scores.csv", newline="") as f:
+            rows = list(csv.reader(f))[1:]
+        by_seed: dict[str, list[list[str]]] = {}
+        for r in rows:
+            by_seed.setdefault(r[1], []).append(r)
+        per.append(by_seed)
+        runs.append(json.loads((p / "run.json").read_text()))
+    with open(dest / "scores.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(SCORE_COLUMNS)
+        for seed in row.config.seeds:
+            cols = [shard.get(str(seed), []) for shard in per]
+            for k in range(max(len(c) for c in cols)):
+                w.writerows(c[k] for c in cols if k < len(c))
+    info = runs[0]
+    info["args"] = {**RunConfig(**{**row.config.__dict__, "out": str(dest)}).to_dict()}
+    info["shards"] = [{"folder": str(p), "wall_time_s": r.get("wall_time_s")} for p, r in zip(parts, runs)]
+    info["wall_time_s"] = round(sum(r.get("wall_time_s", 0) for r in runs), 3)
+    for seed in map(str, row.config.seeds):
+        info["seeds"][seed]["n_scored"] = sum(r["seeds"][seed]["n_scored"] for r in runs)
+    key = (info["column"]["dataset"], info["column"]["fidelity"], info["column"]["metric"])
+    cfg = RunConfig(**{**row.config.__dict__, "out": str(dest)})
+    mdf = compute_metrics(dest, cfg, key, n_boot=cfg.n_boot)
+    mdf.to_csv(dest / "metrics.csv", index=False)
+    manifest.write_json(dest / "run.json", info)
+    if cfg.plots:
+        from .report import plot_run
+
+        plot_run(dest)
+    print(summary_line(mdf, dest), file=sys.stderr)
+    return dest
+
+
+# ----------------------------------------------------------------------------- the suite
+def _client(engine: str, address: str | None, scheduler_file: str | None, workers: int):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError("--engine dask needs the optional extra: pip install 'benchsuite[dask]'") from None
+    if address or scheduler_file:
+        return Client(address=address, scheduler_file=scheduler_file), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def run_suite(path: str | Path, out: str | Path, *, engine: str = "local", address: str | None = None,
+              scheduler_file: str | None = None, workers: int = 2, command: list[str] | None = None) -> Path:
+    """Run every row of a suite into ``out/<row>``; returns ``out``."""
+    from tqdm import tqdm
+
+    if engine not in ("local", "dask"):
+        raise ConfigError(f"--engine must be local or dask, got {engine!r}")
+    if engine == "local" and (address or scheduler_file):
+        raise ConfigError("--address / --scheduler-file need --engine dask")
+    meta, rows = load_suite(path)
+    out = Path(out)
+    todo: list[Row] = []
+    for row in rows:
+        cfg = RunConfig(**{**row.config.__dict__, "out": str(out / row.name)})
+        if row_state(cfg) != "done":
+            todo.append(row)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"suite": meta, "rows": [r.name for r in rows], "command": command or sys.argv, "engine": engine,
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "skipped": [r.name for r in rows if r not in todo]}
+    manifest.write_json(out / "suite.json", record)
+    failed: list[str] = []
+    bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc=f"suite {meta.get('name', Path(path).stem)}",
+               unit="row", file=sys.stderr)
+    tasks = {r.name: (_shard_configs(r, out) if r.shards > 1 else
+                      [RunConfig(**{**r.config.__dict__, "out": str(out / r.name)})]) for r in todo}
+    if engine == "local":
+        for row in todo:
+            bar.set_postfix_str(row.name)
+            try:
+                for cfg in tasks[row.name]:
+                    run_row(cfg.to_dict())
+                if row.shards > 1:
+                    merge_shards(row, out)
+            except BenchsuiteError as e:
+                failed.append(f"{row.name}: {e}")
+            bar.update(1)
+    else:
+        client, cluster = _client(engine, address, scheduler_file, workers)
+        try:
+            from distributed import as_completed
+
+            futures = {}
+            for row in todo:
+                res = {"GPU": 1} if row.gpu else None
+                for cfg in tasks[row.name]:
+                    futures[client.submit(run_row, cfg.to_dict(), pure=False, resources=res)] = row
+            left = {r.name: len(tasks[r.name]) for r in todo}
+            for fut in as_completed(futures):
+                row = futures[fut]
+                try:
+                    fut.result()
+                    left[row.name] -= 1
+                    if left[row.name] == 0:
+                        if row.shards > 1:
+                            merge_shards(row, out)
+                        bar.set_postfix_str(row.name)
+                        bar.update(1)
+                except BenchsuiteError as e:
+                    failed.append(f"{row.name}: {e}")
+                    left[row.name] = -1
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    bar.close()
+    record.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S"), failed=failed)
+    manifest.write_json(out / "suite.json", record)
+    if failed:
+        raise ConfigError(f"{len(failed)} of {len(rows)} rows failed: " + "; ".join(failed))
+    return out
+
+
+def suite_rows(out: str | Path) -> list[Path]:
+    """The row folders of a suite folder, in the suite's order."""
+    out = Path(out)
+    try:
+        names = json.loads((out / "suite.json").read_text())["rows"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        raise ConfigError(f"{out} is not a suite folder: it has no readable suite.json") from None
+    return [out / n for n in names]

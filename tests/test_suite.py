@@ -1,0 +1,169 @@
+"""Suites, the Dask engine, golden tables and `benchsuite check`, the leaderboard."""
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from benchsuite.cli import main
+
+SUITE = """
+[suite]
+name = "tiny"
+[defaults]
+bench = "nb201"
+dataset = "cifar10"
+n_boot = 50
+[[row]]
+name = "params"
+selector = "params"
+sample = 300
+seeds = [0, 1]
+[[row]]
+name = "rea"
+selector = "rea"
+queries = 60
+seeds = "0-2"
+[[row]]
+name = "synflow"
+selector = "synflow"
+sample = 12
+seeds = [0, 1]
+hp = { share = false, C = 4, N = 1, batch_size = 8 }
+[[row]]
+name = "synflow-sharded"
+selector = "synflow"
+sample = 12
+seeds = [0, 1]
+shards = 3
+hp = { share = false, C = 4, N = 1, batch_size = 8 }
+"""
+
+
+@pytest.fixture(scope="module")
+def suites(tmp_path_factory, data_dir):
+    """One tiny suite run serially, the same suite again serially, and once on a 2-worker local Dask
+    cluster; each with a fresh proxy cache so that nothing is served from another run."""
+    root = tmp_path_factory.mktemp("suites")
+    (root / "tiny.toml").write_text(SUITE)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCHSUITE_DATA", str(data_dir))
+        out = {}
+        for name, engine in (("serial", "local"), ("again", "local"), ("dask", "dask")):
+            mp.setenv("BENCHSUITE_CACHE", str(root / f"cache-{name}"))
+            assert main(["suite", "run", str(root / "tiny.toml"), "--out", str(root / name), "--engine", engine,
+                         "--workers", "2"]) == 0
+            out[name] = root / name
+    return root, out
+
+
+def _same(a, b, name, files=("metrics.csv", "scores.csv")):
+    for f in files:
+        assert (a / name / f).read_bytes() == (b / name / f).read_bytes(), f"{name}/{f} differs"
+
+
+def test_dask_engine_equals_the_serial_run_bit_for_bit(suites):
+    _, out = suites
+    for row in ("params", "synflow", "synflow-sharded"):
+        _same(out["serial"], out["dask"], row)
+    _same(out["serial"], out["dask"], "rea", ("metrics.csv", "trajectory.csv"))
+    assert json.loads((out["dask"] / "suite.json").read_text())["engine"] == "dask"
+
+
+def test_shards_merge_into_the_serial_order(suites):
+    _, out = suites
+    one, sharded = out["serial"] / "synflow", out["serial"] / "synflow-sharded"
+    for f in ("scores.csv", "metrics.csv"):
+        assert (one / f).read_bytes() == (sharded / f).read_bytes()
+    serial = out["serial"]
+    run = json.loads((serial / "synflow-sharded" / "run.json").read_text())
+    assert len(run["shards"]) == 3 and run["seeds"]["0"]["n_scored"] == 12 and run["status"] == "complete"
+
+
+def test_finished_rows_are_skipped_and_other_settings_refused(suites, capsys):
+    root, out = suites
+    before = (out["serial"] / "params" / "run.json").read_text()
+    assert main(["suite", "run", str(root / "tiny.toml"), "--out", str(out["serial"])]) == 0
+    assert (out["serial"] / "params" / "run.json").read_text() == before
+    assert json.loads((out["serial"] / "suite.json").read_text())["skipped"] == ["params", "rea", "synflow",
+                                                                                 "synflow-sharded"]
+    (root / "other.toml").write_text(SUITE.replace("sample = 300", "sample = 200"))
+    assert main(["suite", "run", str(root / "other.toml"), "--out", str(out["serial"])]) == 2
+    assert "holds a run with different sample" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("[[row]]\nname='a'\nselector='params'\nwidth=3\n", "unknown key width"),
+    ("[[row]]\nname='a'\nselector='params'\n[[row]]\nname='a'\nselector='flops'\n", "duplicate row names a"),
+    ("[[row]]\nname='a/b'\nselector='params'\n", "must be letters, digits"),
+    ("[[row]]\nselector='params'\n", "every row needs a name and a selector"),
+    ("[rows]\n", "unknown table rows"),
+    ("[[row]\n", "is not valid TOML"),
+    ("[suite]\nname='x'\n", "has no [[row]]"),
+    ("[[row]]\nname='a'\nselector='params'\nsample=1\n", "--sample must be at least 2"),
+])
+def test_bad_suite_files_are_one_line(text, expect, tmp_path, capsys):
+    (tmp_path / "s.toml").write_text(text)
+    assert main(["suite", "run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and expect in err and not (tmp_path / "o").exists()
+
+
+def test_check_passes_an_honest_rerun_and_fails_a_worse_one_or_changed_input(suites, tmp_path, capsys):
+    root, out = suites
+    gold = tmp_path / "gold.csv"
+    assert main(["baseline", str(out["serial"]), "--out", str(gold)]) == 0
+    text = gold.read_text()
+    assert text.startswith(f"# made by: benchsuite baseline {out['serial']} --out {gold}\n# from a suite run made by:")
+    table = pd.read_csv(gold, comment="#")
+    assert set(table.direction[table.metric == "regret_mean"]) == {"lower"}
+    assert set(table.rule[table.selector == "params"]) == {"exact"} and set(table.rule[table.selector == "synflow"]) \
+        == {"max(floor, 3·SE over seeds)"}
+    capsys.readouterr()
+    assert main(["check", str(out["again"]), "--baseline", str(gold)]) == 0          # honest rerun
+    assert "metrics checked" in capsys.readouterr().out
+
+    worse = tmp_path / "worse"
+    shutil.copytree(out["again"], worse)
+    m = pd.read_csv(worse / "params" / "metrics.csv", dtype={"seed": str})
+    m.loc[(m.seed == "all") & (m.metric == "spearman_mean"), "value"] -= 1e-6   # exact row: any drop fails
+    m.to_csv(worse / "params" / "metrics.csv", index=False)
+    assert main(["check", str(worse), "--baseline", str(gold)]) == 1
+    report = capsys.readouterr().out
+    assert "spearman_mean" in report and "worse" in report
+
+    better = tmp_path / "better"
+    shutil.copytree(out["again"], better)
+    for row, metric, gain in (("params", "kendall_mean", 1e-3), ("synflow", "top10_acc_mean", -0.1)):
+        m = pd.read_csv(better / row / "metrics.csv", dtype={"seed": str})
+        m.loc[(m.seed == "all") & (m.metric == metric), "value"] += gain
+        m.to_csv(better / row / "metrics.csv", index=False)
+    assert main(["check", str(better), "--baseline", str(gold)]) == 0
+    report = capsys.readouterr().out
+    assert "better (stale golden)" in report and "within tolerance" in report   # torch row: 0.1 pp < 0.3 floor
+
+    changed = tmp_path / "changed"
+    shutil.copytree(out["again"], changed)
+    s = (changed / "rea" / "run.json")
+    run = json.loads(s.read_text())
+    run["data"]["checksums"]["nb201/cifar10_200ep.csv"] = "0" * 64
+    s.write_text(json.dumps(run))
+    assert main(["check", str(changed), "--baseline", str(gold)]) == 2
+    err = capsys.readouterr().err
+    assert "inputs changed" in err and "rea: data_sha256 differ" in err
+
+
+def test_leaderboard_renders_sorted_with_published_values(suites, tmp_path, capsys):
+    _, out = suites
+    pub = tmp_path / "published.csv"
+    pub.write_text("selector,bench,dataset,metric,value,measured_on,source,where\n"
+                   "synflow,nb201,cifar10,spearman,0.737,\"cifar10-valid test, 15,625 cells\",zero-cost-nas,Table 1\n")
+    assert main(["report", str(out["serial"]), "--out", str(tmp_path / "lb"), "--published", str(pub)]) == 0
+    md = (tmp_path / "lb" / "leaderboard.md").read_text()
+    ranking = [line for line in md.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
+    assert "params" in ranking[0]   # sorted by ρ, best first
+    assert "0.737 [1]" in md and "[1] zero-cost-nas, Table 1; measured on cifar10-valid test, 15,625 cells." in md
+    assert "## Search: nb201 cifar10" in md and "| rea | rea | 3 |" in md
+    for f in ("leaderboard.png", "leaderboard.html", "leaderboard.csv", "search_curves_nb201_cifar10.png"):
+        assert (tmp_path / "lb" / f).stat().st_size > 500
+    assert "# Leaderboard: suite tiny" in capsys.readouterr().out
