@@ -42,6 +42,8 @@ class RunConfig:
             raise ConfigError(f"--queries must be at least 1, got {self.queries}")
         if not self.seeds:
             raise ConfigError("--seeds needs at least one seed")
+        if any(not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ConfigError(f"--seeds must be whole numbers >= 0, got {list(self.seeds)}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"--seeds has duplicates: {list(self.seeds)}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):

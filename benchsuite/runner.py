@@ -12,32 +12,32 @@ column (``Benchmark.validation_column``), never the column a run is scored on. S
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import inspect
-import json
+import signal
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from . import manifest, metrics
 from .benchmarks.registry import BENCHMARKS
 from .config import DEFAULT_QUERIES, RunConfig
 from .errors import ConfigError
+from .hparams import check as check_hparams
 from .progress import Progress
+from .run_folder import SCORE_COLUMNS, locked, prepare, write_seed_rows  # noqa: F401  (the output contract)
+from .run_metrics import METRIC_COLUMNS, compute_metrics, summary_line  # noqa: F401
 from .selectors.base import Context, Selector
 from .selectors.registry import SELECTORS
 
-SCORE_COLUMNS = ["arch", "seed", "score", "true_acc"]
-METRIC_COLUMNS = ["bench", "dataset", "fidelity", "acc_metric", "selector", "seed", "metric", "value", "n_archs",
-                  "labels"]
 TRAJECTORY_COLUMNS = ["seed", "query", "arch", "valid_acc", "test_acc", "labelled", "best_arch", "best_valid_acc",
                       "best_test_acc"]
-# Metrics with a bootstrap CI per seed (sampling uncertainty over architectures).
-CI_METRICS = ("spearman", "kendall")
 
 
 def resolve_device(requested: str, uses_torch: bool) -> str:
@@ -75,30 +75,6 @@ def build_benchmark(cfg: RunConfig):
     return cls(**kwargs)
 
 
-def _prepare_out(cfg: RunConfig, out: Path) -> tuple[set[tuple[str, int]], dict]:
-    """Create/validate the output folder; return the (arch, seed) pairs already scored and, on
-    resume, the per-seed records of the run being continued."""
-    scores = out / "scores.csv"
-    if not cfg.resume:
-        if scores.exists():
-            raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        with open(scores, "w", newline="") as f:
-            csv.writer(f).writerow(SCORE_COLUMNS)
-        return set(), {}
-    run_json = out / "run.json"
-    if not run_json.exists() or not scores.exists():
-        raise ConfigError(f"--resume: {out} has no run.json and scores.csv to continue")
-    previous = json.loads(run_json.read_text())
-    old = previous["args"]
-    new = cfg.to_dict()
-    diff = [k for k in RunConfig.IDENTITY if old.get(k) != new.get(k)]
-    if diff:
-        raise ConfigError(f"--resume: {out} was run with different {', '.join(diff)}; use another --out")
-    done = pd.read_csv(scores, dtype={"arch": str})
-    return set(zip(done.arch, done.seed.astype(int))), previous.get("seeds", {})
-
-
 def _choose(pool: list[str], seed: int, sample: int | None, budget: int) -> tuple[list[str], list[str]]:
     """Seeded draw: the scored set (pool order) and ``budget`` labelled archs (draw order).
 
@@ -124,19 +100,6 @@ def _describe_derived(arch: str, bench, key: tuple, pool: list[str]) -> dict[str
     pool_acc = bench.accuracy(pool, *key)
     return {"arch": arch, "true_acc": acc, "beats_pct": round(100.0 * float(np.mean(pool_acc < acc)), 3),
             "n_pool": len(pool)}
-
-
-def _write_seed_rows(path: Path, seed: int, rows: list[dict]) -> None:
-    """Write one seed's rows (derived cell; supernet training curves, one row per epoch; search
-    trajectory) into a CSV for the plots, which read only CSVs; a resumed run replaces that seed's
-    old rows."""
-    df = pd.DataFrame(rows)
-    if "seed" not in df:
-        df.insert(0, "seed", seed)
-    if path.exists():
-        old = pd.read_csv(path, dtype={"arch": str})
-        df = pd.concat([old[old.seed != seed], df], ignore_index=True)
-    df.to_csv(path, index=False)
 
 
 def trajectory_rows(seed: int, history: list[tuple[str, float]], test: dict[str, float],
@@ -165,6 +128,7 @@ def _check_hparams(cfg: RunConfig, sel_cls: type) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"selector {cfg.selector!r} has no hyperparameter {', '.join(unknown)}; "
                           f"it takes: {', '.join(sorted(set(params) - {'seed', 'device'})) or 'none'}")
+    hparams = check_hparams(sel_cls, cfg.selector, hparams)
     if "queries" not in sel_cls.needs and cfg.queries is not None:
         raise ConfigError(f"--queries applies to search methods; {cfg.selector!r} spends no queries")
     if cfg.shard and ("queries" in sel_cls.needs or "labels" in sel_cls.needs or "supernet" in sel_cls.needs
@@ -177,8 +141,28 @@ def _check_hparams(cfg: RunConfig, sel_cls: type) -> dict[str, Any]:
     return hparams
 
 
-def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
-    t0 = time.time()
+@dataclass
+class Plan:
+    """Everything a run needs, checked before any file is written: a bad argument leaves nothing."""
+
+    sel_cls: type
+    bench: Any
+    key: tuple[str, int, str]          # the scored column
+    pool: list[str]                    # cells the run draws from
+    vkey: tuple[str, int, str] | None  # the validation column (labels, queries)
+    valid: dict[str, float] | None
+    budget: int                        # queries per seed (search methods), else 0
+    labels: int
+    device: str
+    build: Callable[[int], Any]        # seed -> selector
+    first: Any                         # the first seed's selector, already built
+
+    @property
+    def searches(self) -> bool:
+        return "queries" in self.sel_cls.needs
+
+
+def plan(cfg: RunConfig) -> Plan:
     sel_cls = SELECTORS.get(cfg.selector)  # unknown names fail before any data is read
     for name in cfg.metrics or ():
         metrics.METRICS.get(name)
@@ -207,7 +191,6 @@ def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
         except TypeError as e:   # a wrongly typed value reaching a constructor
             raise ConfigError(f"selector {cfg.selector!r}: {e}") from None
 
-    # The first seed's selector is built before anything is written, so a bad value leaves no folder.
     first = build(cfg.seeds[0])
     labels = first.labelled_budget()
     if labels and vkey is None:
@@ -216,60 +199,80 @@ def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
     if searches and labels > budget:
         raise ConfigError(f"{labels} labelled cells are more than the query budget of {budget}")
     _choose(pool, cfg.seeds[0], cfg.sample if sel_cls.ranks else 1, labels)   # enough cells?
+    return Plan(sel_cls, bench, key, pool, vkey, valid, budget, labels, device, build, first)
+
+
+def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
+    t0 = time.time()
+    p = plan(cfg)
     out = cfg.out_dir()
-    done, previous = _prepare_out(cfg, out)
+    with locked(out), _terminate_as_interrupt():
+        return _execute(cfg, p, out, t0, log)
+
+
+def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str], None]) -> Path:
+    sel_cls, bench, key, pool, valid, vkey = p.sel_cls, p.bench, p.key, p.pool, p.valid, p.vkey
+    searches, budget, labels, device = p.searches, p.budget, p.labels, p.device
+    done, previous = prepare(cfg, out)
+    old = previous if cfg.resume else {}
     info: dict[str, Any] = {
-        "args": cfg.to_dict(), "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "args": cfg.to_dict(), "status": "running", "started": old.get("started", time.strftime("%Y-%m-%dT%H:%M:%S")),
         "versions": manifest.package_versions(), "git": manifest.git_state(), "env": manifest.environment(),
         "data": {"checksums": bench.checksums, "source": bench.source(*key), "pool_size": len(pool)},
         "column": {"dataset": key[0], "fidelity": key[1], "metric": key[2]},
         "device": device, "seeds": {},
     }
+    if old:   # a resume: keep when it started, add up the time of every session
+        info["resumed"] = [*old.get("resumed", []), time.strftime("%Y-%m-%dT%H:%M:%S")]
+    before = float(old.get("wall_time_s") or 0.0)
     if vkey is not None:   # where labels and queries were read: never the scored column when it is a test one
         info["validation_column"] = {"dataset": vkey[0], "fidelity": vkey[1], "metric": vkey[2],
                                      "source": bench.source(*vkey)}
     if searches:
         info["search"] = {"budget": budget, "optimum": float(bench.accuracy(pool, *key).max())}
-    info["hparams"] = first.hparams()
+    info["hparams"] = p.first.hparams()
     manifest.write_json(out / "run.json", info)
     try:
         for seed in cfg.seeds:
-            if previous.get(str(seed), {}).get("complete"):   # resumed: this seed was finished before
-                info["seeds"][str(seed)] = previous[str(seed)]
+            if old.get("seeds", {}).get(str(seed), {}).get("complete"):   # finished in an earlier session
+                info["seeds"][str(seed)] = old["seeds"][str(seed)]
                 continue
-            selector = first if seed == cfg.seeds[0] else build(seed)
+            selector = p.first if seed == cfg.seeds[0] else p.build(seed)
             scored, labelled = _choose(pool, seed, cfg.sample if sel_cls.ranks else 1, labels)
             scored = scored if sel_cls.ranks else []
             if cfg.shard:
                 scored = scored[cfg.shard[0]::cfg.shard[1]]
             ctx = Context(space=bench.space, dataset=key[0], seed=seed, device=device, data_dir=cfg.data_dir,
                           labelled={a: valid[a] for a in labelled})
-            info["seeds"][str(seed)] = {"n_scored": len(scored), "labelled_excluded": labelled}
-            _score(selector, ctx, [a for a in scored if (a, seed) not in done], bench, key, cfg, out)
+            todo = [a for a in scored if (a, seed) not in done]
+            record = info["seeds"][str(seed)] = {"n_scored": len(scored) - len(todo), "n_planned": len(scored),
+                                                 "labelled_excluded": labelled}
+            _score(selector, ctx, todo, bench, key, cfg, out, record)
             if searches:
-                info["seeds"][str(seed)]["search"] = _search(selector, ctx, bench, key, pool, valid, budget, out)
+                record["search"] = _search(selector, ctx, bench, key, pool, valid, budget, out)
             derived = selector.derive(ctx)
             if derived is not None:
-                info["seeds"][str(seed)]["derived"] = _describe_derived(derived, bench, key, pool)
-                _write_seed_rows(out / "derived.csv", seed, [info["seeds"][str(seed)]["derived"]])
+                record["derived"] = _describe_derived(derived, bench, key, pool)
+                write_seed_rows(out / "derived.csv", seed, [record["derived"]])
             learned = selector.report()
             if learned:
                 history = learned.pop("history", None)
                 if history:
-                    _write_seed_rows(out / "training.csv", seed, history)
-                info["seeds"][str(seed)]["selector_report"] = learned
-            info["seeds"][str(seed)]["complete"] = True
+                    write_seed_rows(out / "training.csv", seed, history)
+                record["selector_report"] = learned
+            record["complete"] = True
             manifest.write_json(out / "run.json", info)
     except KeyboardInterrupt:
         info["status"] = "interrupted"
-        info["wall_time_s"] = round(time.time() - t0, 3)
+        info["wall_time_s"] = round(before + time.time() - t0, 3)
         manifest.write_json(out / "run.json", info)
         raise
     optimum = info["search"]["optimum"] if searches else None
     mdf = compute_metrics(out, cfg, key, n_boot=cfg.n_boot, labels=labels, optimum=optimum, budget=budget)
-    mdf.to_csv(out / "metrics.csv", index=False)
+    mdf.to_csv(out / "metrics.csv.part", index=False)
+    (out / "metrics.csv.part").replace(out / "metrics.csv")
     info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                wall_time_s=round(time.time() - t0, 3))
+                wall_time_s=round(before + time.time() - t0, 3))
     manifest.write_json(out / "run.json", info)
     if cfg.plots:
         from .report import plot_run
@@ -279,8 +282,30 @@ def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
     return out
 
 
-def _score(selector, ctx: Context, todo: list[str], bench, key: tuple, cfg: RunConfig, out: Path) -> None:
-    """Score ``todo`` chunk by chunk, appending each chunk to scores.csv as soon as it is done."""
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: the run stops between chunks and says so in run.json."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield   # signals reach the main thread only (e.g. a Dask worker's task thread)
+        return
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    before = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _score(selector, ctx: Context, todo: list[str], bench, key: tuple, cfg: RunConfig, out: Path,
+           record: dict) -> None:
+    """Score ``todo`` chunk by chunk, appending each chunk to scores.csv as soon as it is done and
+    counting it in ``record`` (so an interrupted run.json says how many are really there)."""
     if not todo:
         return
     truth = dict(zip(todo, bench.accuracy(todo, *key)))
@@ -293,6 +318,7 @@ def _score(selector, ctx: Context, todo: list[str], bench, key: tuple, cfg: RunC
                                f"for {len(chunk)} archs")
         with open(out / "scores.csv", "a", newline="") as f:
             csv.writer(f).writerows((a, ctx.seed, repr(float(v)), repr(float(truth[a]))) for a, v in zip(chunk, s))
+        record["n_scored"] += len(chunk)
         bar.update(len(chunk))
 
 
@@ -308,74 +334,8 @@ def _search(selector, ctx: Context, bench, key: tuple, pool: list[str], valid: d
     selector.search(oracle, ctx)
     test = dict(zip([a for a, _ in oracle.history], bench.accuracy([a for a, _ in oracle.history], *key)))
     rows = trajectory_rows(ctx.seed, oracle.history, test, set(ctx.labelled))
-    _write_seed_rows(out / "trajectory.csv", ctx.seed, rows)
+    write_seed_rows(out / "trajectory.csv", ctx.seed, rows)
     best = rows[-1] if rows else {}
     return {"budget": budget, "queries_used": oracle.used, "seconds": round(time.time() - t0, 3),
             "best_arch": best.get("best_arch"), "best_valid_acc": best.get("best_valid_acc"),
             "best_test_acc": best.get("best_test_acc")}
-
-
-def compute_metrics(out: Path, cfg: RunConfig, key: tuple[str, int, str], *, n_boot: int, labels: int = 0,
-                    optimum: float | None = None, budget: int = 0) -> pd.DataFrame:
-    """metrics.csv from the run's CSVs: ranking metrics from scores.csv, search metrics from
-    trajectory.csv, each per seed and aggregated over seeds."""
-    df = pd.read_csv(out / "scores.csv", dtype={"arch": str})
-    rows: list[tuple] = []
-    base = (cfg.bench, key[0], key[1], key[2], cfg.selector)
-    per_seed: dict[str, list[float]] = {}
-    counts: dict[str, int] = {}
-    for seed in cfg.seeds:
-        d = df[df.seed == seed]
-        if d.empty:
-            continue
-        s, a = d.score.to_numpy(), d.true_acc.to_numpy()
-        n = int(np.isfinite(s).sum())
-        for name, value in metrics.compute_all(s, a, list(cfg.metrics) if cfg.metrics else None).items():
-            rows.append((*base, str(seed), name, value, n, labels))
-            per_seed.setdefault(name, []).append(value)
-            counts[name] = counts.get(name, 0) + n
-        if n_boot:
-            for name in (c for c in CI_METRICS if not cfg.metrics or c in cfg.metrics):
-                lo, hi = metrics.bootstrap_ci(metrics.METRICS.get(name), s, a, n_boot=n_boot, seed=seed)
-                rows += [(*base, str(seed), f"{name}_ci_low", lo, n, labels),
-                         (*base, str(seed), f"{name}_ci_high", hi, n, labels)]
-    traj_path = out / "trajectory.csv"
-    if optimum is not None and traj_path.is_file():
-        traj = pd.read_csv(traj_path, dtype={"arch": str})
-        for seed in cfg.seeds:
-            t = traj[traj.seed == seed].sort_values("query")
-            for name, value in metrics.search_metrics(t.valid_acc, t.test_acc, optimum=optimum,
-                                                      budget=budget).items():
-                rows.append((*base, str(seed), name, value, len(t), labels))
-                per_seed.setdefault(name, []).append(value)
-                counts[name] = counts.get(name, 0) + len(t)
-    for name, values in per_seed.items():
-        if name == "queries_to_optimum":   # NaN = not reached: a median that counts those as above all
-            rows += [(*base, "all", f"{name}_median", metrics.censored_median(values), counts[name], labels),
-                     (*base, "all", "optimum_reached", float(np.mean([v == v for v in values])), counts[name],
-                      labels)]
-            continue
-        agg = metrics.aggregate(values)
-        for stat in ("mean", "std", "ci_low", "ci_high", "median"):
-            value = agg[stat] if agg["n"] > 1 or stat in ("mean", "median") else float("nan")
-            rows.append((*base, "all", f"{name}_{stat}", value, counts[name], labels))
-    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
-
-
-def summary_line(mdf: pd.DataFrame, out: Path) -> str:
-    m = mdf[mdf.seed == "all"].set_index("metric").value
-    r = mdf.iloc[0]
-    n = mdf[mdf.seed != "all"].n_archs.iloc[0]
-    shown = " ".join(f"{k}={m[k + '_mean']:.4f}" for k in ("spearman", "kendall", "top10_acc") if k + "_mean" in m)
-    search = " ".join(f"{k}={m[k + '_mean']:.2f}" for k in (f"best_test_at_q{q}" for q in metrics.SEARCH_QUERIES)
-                      if k + "_mean" in m)
-    if "queries_to_optimum_median" in m:
-        search += f" queries_to_optimum(median)={m['queries_to_optimum_median']:g}"
-    derived = ""
-    if (out / "derived.csv").is_file():
-        d = pd.read_csv(out / "derived.csv", dtype={"arch": str})
-        derived = " derived=" + ", ".join(f"{a} ({'not in table' if pd.isna(v) else f'{v:.2f}%'})"
-                                          for a, v in zip(d.arch, d.true_acc))
-    labels = f", {int(r.labels)} labelled" if r.labels else ""
-    return (f"{r.selector} on {r.bench}/{r.dataset} ({r.acc_metric}, {r.fidelity} epochs, n={n} per seed{labels}): "
-            f"{' '.join(x for x in (shown, search) if x)}{derived} -> {out}")

@@ -145,7 +145,8 @@ def _shard_configs(row: Row, out: Path) -> list[RunConfig]:
 def merge_shards(row: Row, out: Path) -> Path:
     """The row's scores.csv from its shards' rows, in the order a serial run writes them (shard i
     holds positions i, i + K, ... of every seed's cells), then metrics, run.json and plots."""
-    from .runner import SCORE_COLUMNS, compute_metrics, summary_line
+    from .run_folder import SCORE_COLUMNS
+    from .run_metrics import compute_metrics, summary_line
 
     dest = out / row.name
     parts = [dest / "shards" / str(i) for i in range(row.shards)]

@@ -167,3 +167,17 @@ def test_leaderboard_renders_sorted_with_published_values(suites, tmp_path, caps
     for f in ("leaderboard.png", "leaderboard.html", "leaderboard.csv", "search_curves_nb201_cifar10.png"):
         assert (tmp_path / "lb" / f).stat().st_size > 500
     assert "# Leaderboard: suite tiny" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", sorted(str(p) for p in __import__("pathlib").Path(__file__).resolve().parents[1]
+                                        .joinpath("benchmarks").glob("*.toml")))
+def test_committed_suites_are_valid(path):
+    """Every committed suite parses and every row names a known selector with known hyperparameters."""
+    from benchsuite.runner import _check_hparams
+    from benchsuite.selectors.registry import SELECTORS
+    from benchsuite.suite import load_suite
+
+    meta, rows = load_suite(path)
+    assert meta["name"] and rows
+    for row in rows:
+        _check_hparams(row.config, SELECTORS.get(row.config.selector))

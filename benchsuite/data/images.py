@@ -103,6 +103,14 @@ def load_images(name: str = "cifar10", *, data_dir=None, cifar_dir=None) -> Imag
                         name, rel)
 
 
+def source_checksums(name: str, source: str) -> dict[str, str]:
+    """Checksums behind an ImageSet's ``source``: the bundle subset's pinned SHA-256, or the
+    published MD5 of every official python batch (each checked before it was read)."""
+    if source.startswith("images/"):
+        return {source: sources.FILES[source].sha256}
+    return {f"md5:{f}": md5 for f, md5 in (CIFAR10_BATCHES if name == "cifar10" else CIFAR100_BATCHES).items()}
+
+
 def to_tensor(x_uint8: np.ndarray, name: str = "cifar10"):
     """uint8 NHWC -> normalised float NCHW tensor."""
     import torch

@@ -40,6 +40,9 @@ class Selector(abc.ABC):
     spaces: ClassVar[frozenset[str]] = frozenset({"nb201", "nb101"})
     uses_torch: ClassVar[bool] = True
     ranks: ClassVar[bool] = True
+    # Lowest value a numeric hyperparameter may take where it is not the default (1 for an int, a
+    # count or a size; 0 for a float): ``benchsuite.hparams``.
+    hparam_min: ClassVar[dict[str, float]] = {}
     # Small settings under which the contract tests can run the selector in seconds.
     fast_hparams: ClassVar[dict[str, Any]] = {}
 

@@ -106,6 +106,7 @@ class NAOSelector(LearnedSelector):
     """Encoder -> predictor, attention decoder back to a cell; search by gradient steps in the embedding."""
 
     name = "nao"
+    hparam_min = {"labels": 2}
     fast_hparams = {"labels": 8, "epochs": 3, "hidden": 16, "mlp_hidden": 8, "k": 4, "new_arch": 4,
                     "max_step_size": 3}
 

@@ -98,6 +98,7 @@ class TNAOSelector(LearnedSelector):
     """Transformer auto-encoder on a uniform sample + ranking loss; competitive swarm search."""
 
     name = "tnao"
+    hparam_min = {"labels": 2, "unlabelled": 0, "finetune_epochs": 0, "rank_batch": 2}
     fast_hparams = {"labels": 8, "unlabelled": 16, "d_model": 16, "layers": 1, "epochs": 2, "finetune_epochs": 1,
                     "swarm": 6, "generations": 2, "per_round": 4}
 

@@ -154,6 +154,7 @@ class EproxyDPSSelector(EproxySelector):
 
     name = "eproxy-dps"
     needs = frozenset({"labels"})
+    hparam_min = {"labels": 3}   # DPS ranks settings by Spearman rho on the labelled cells
     fast_hparams = {"C": 4, "N": 1, "batch_size": 4, "iters": 2, "labels": 4, "evals": 3, "population": 2,
                     "tournament": 1}
 

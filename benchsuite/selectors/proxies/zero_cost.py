@@ -113,8 +113,21 @@ class ZeroCostSelector(Selector):
         packed = ctx.space == "nb201"  # NB101 cells differ in depth and width: one network at a time
         out = score_with_cache(archs, ctx, cache, self.proxy, compute_cell,
                                compute_cells=compute_cells if packed else None, chunk=self._chunk())
-        self.cache_stats = (cache.hits, cache.misses)
+        hits, misses = getattr(self, "cache_stats", (0, 0))
+        self.cache_stats = (hits + cache.hits, misses + cache.misses)
+        self._images = (_IMAGES[ctx.dataset], source)
         return out
+
+    def report(self) -> dict:
+        """The images every score was computed on (run.json records which, and their checksums)."""
+        if not hasattr(self, "_images"):
+            return {}
+        from ...data.images import source_checksums
+
+        name, source = self._images
+        return {"images": source, "images_checksums": source_checksums(name, source),
+                "proxies_computed": sorted(self._names()),
+                "proxy_cache": {"hits": self.cache_stats[0], "misses": self.cache_stats[1]}}
 
 
 def _make(proxy: str, doc: str) -> type:

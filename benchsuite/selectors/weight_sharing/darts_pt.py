@@ -34,6 +34,8 @@ class DartsPTSelector(SupernetSelector):
     name = "darts-pt"
     train_mode = "darts"
 
+    hparam_min = {"proj_intv": 0}   # 0: project without fine-tuning between edges
+
     def __init__(self, *, proj_intv: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.proj_intv = proj_intv

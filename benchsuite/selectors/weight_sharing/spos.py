@@ -60,6 +60,8 @@ class FewShotSelector(SPOSSelector):
 
     name = "fewshot"
 
+    hparam_min = {"split_edge": 0}
+
     def __init__(self, *, split_edge: int = 0, split_epochs: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if not 0 <= split_edge < 6:
