@@ -24,11 +24,12 @@ def list_selectors() -> list[str]:
     return SELECTORS.names()
 
 
-def evaluate(config):
-    """Run one configuration (a ``RunConfig``) and return the output folder."""
-    from .runner import run
+def evaluate(selector, **kwargs):
+    """Evaluate a selector (a registered name, a ``Selector`` or a function ``f(archs) -> scores``);
+    returns a ``Result`` with ``.metrics``, ``.scores`` and ``.plot()``. See ``benchsuite.api``."""
+    from .api import evaluate as _evaluate
 
-    return run(config)
+    return _evaluate(selector, **kwargs)
 
 
 __all__ = ["BENCHMARKS", "METRICS", "SELECTORS", "BenchsuiteError", "Context", "Selector", "evaluate",

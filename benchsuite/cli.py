@@ -22,14 +22,35 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nb201-pth", help="official NAS-Bench-201-v1_0/1_1 .pth to read accuracies from")
 
 
+class _Help(argparse.HelpFormatter):
+    """--help shows each option's default, unless it has none or its text already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or action.default == []:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _with_defaults(add):
+    def add_parser(*args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        return add(*args, **kwargs)
+    return add_parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="benchsuite", description="How good is your NAS architecture selector?")
+    ap = _Parser(prog="benchsuite", description="How good is your NAS architecture selector?",
+                 formatter_class=_Help)
     sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    sub.add_parser = _with_defaults(sub.add_parser)
 
     r = sub.add_parser("run", help="score architectures with a selector and rank-correlate with the benchmark")
-    r.add_argument("--bench", default="nb201")
-    r.add_argument("--dataset", default="cifar10")
-    r.add_argument("--selector", required=True)
+    r.add_argument("--bench", default="nb201", help="benchmark: nb201 or nb101 (`benchsuite list` shows coverage)")
+    r.add_argument("--dataset", default="cifar10",
+                   help="nb201: cifar10, cifar10-valid, cifar100, imagenet16; nb101: cifar10")
+    r.add_argument("--selector", required=True, help="a registered selector (`benchsuite list`), e.g. params, "
+                                                      "synflow, ctnas, rea")
     r.add_argument("--fidelity", type=int, help="training epochs of the true accuracy (nb201: 200 or 12)")
     r.add_argument("--acc", help="accuracy column: test or valid (default: test where available)")
     r.add_argument("--sample", type=int, help="score a seeded random sample of N architectures")
@@ -108,6 +129,8 @@ def cmd_run(a) -> int:
         metrics=tuple(m.strip() for m in a.metrics.split(",")) if a.metrics else None,
         data_dir=a.data_dir, nb201_pth=a.nb201_pth, n_boot=a.n_boot, plots=not a.no_plots,
     )
+    if cfg.n_boot == 0:
+        print("benchsuite: note: --n-boot 0: metrics.csv will have no bootstrap CIs for rho and tau", file=sys.stderr)
     try:
         run(cfg)
     except KeyboardInterrupt:
@@ -239,11 +262,13 @@ def cmd_data(a) -> int:
     print(f"looking in: {', '.join(str(d) for d in sources.search_dirs(a.data_dir))}")
     for r in rows:
         print(f"  {r['status']:<18} {r['file']:<38} {r['path'] or '-'}")
-    bad = [r for r in rows if r["status"] != "ok"]
+    bad = [r for r in rows if r["status"] not in ("ok", "embedded")]
     if bad:
         print(f"{len(bad)} of {len(rows)} files missing or failing their checksum; to get them, {sources.HOW_TO_GET}")
         return 1
-    print(f"all {len(rows)} files present and verified")
+    print(f"all {len(rows)} files present and verified"
+          + (" (accuracy tables from the package's embedded copies)" if any(r["status"] == "embedded" for r in rows)
+             else ""))
     return 0
 
 
@@ -260,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:   # output piped into `head` and the like: stop quietly
         sys.stderr.close()
         return 0
+    except OSError as e:   # an unwritable or vanished path: say which, in one line, not a traceback
+        where = f" {e.filename}" if e.filename else ""
+        print(f"benchsuite: error: cannot read or write{where}: {e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ class RunConfig:
     hparams: dict[str, Any] = field(default_factory=dict)
     data_dir: str | None = None
     nb201_pth: str | None = None
-    chunk: int = 32                   # archs scored between two flushes of scores.csv (resume granularity)
+    chunk: int | None = None          # archs per score() call and flush of scores.csv; None: the selector's own
     shard: tuple[int, int] | None = None  # (i, K): score only positions i, i+K, ... of each seed's cells (suites)
     n_boot: int = 1000                # bootstrap resamples for the rho/tau CIs
     plots: bool = True
@@ -48,8 +48,8 @@ class RunConfig:
             raise ConfigError(f"--seeds has duplicates: {list(self.seeds)}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {self.device!r}")
-        if self.chunk < 1 or self.n_boot < 0:
-            raise ConfigError("chunk must be >= 1 and n_boot >= 0")
+        if (self.chunk is not None and self.chunk < 1) or self.n_boot < 0:
+            raise ConfigError("chunk must be >= 1 and --n-boot >= 0")
         if self.shard is not None and not (len(self.shard) == 2 and 0 <= self.shard[0] < self.shard[1]):
             raise ConfigError(f"shard must be (i, K) with 0 <= i < K, got {self.shard}")
 

@@ -38,3 +38,13 @@ class CoverageError(BenchsuiteError):
 
 class ConfigError(BenchsuiteError):
     """Invalid run arguments (bad sample size, seeds, output folder...)."""
+
+
+class ArchError(BenchsuiteError, ValueError):
+    """A malformed architecture (string, matrix or ops); the message quotes at most 80 characters."""
+
+
+def short(value, limit: int = 80) -> str:
+    """repr of a value, cut to ``limit`` characters: error messages never echo a huge input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

@@ -35,21 +35,11 @@ def read_published(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def _extras(run_dir: Path) -> dict:
-    """Seconds per scored cell (per query for a search without ranking), and ρ/τ CIs: over seeds
-    (t-interval) when there are several, else the single seed's bootstrap interval."""
+    """Seconds per scored cell (per query for a search that ranks nothing), from run.json."""
     run = json.loads((run_dir / "run.json").read_text())
-    m = pd.read_csv(run_dir / "metrics.csv", dtype={"seed": str})
     seeds = run.get("seeds", {}).values()
     cells = sum(s.get("n_scored", 0) for s in seeds) or sum(s.get("search", {}).get("queries_used", 0) for s in seeds)
-    out = {"seconds_per_cell": run.get("wall_time_s", np.nan) / cells if cells else np.nan}
-    agg = m[m.seed == "all"].set_index("metric").value
-    first = m[m.seed == m[m.seed != "all"].seed.iloc[0]].set_index("metric").value
-    for name in ("spearman", "kendall"):
-        several = agg.get(f"{name}_ci_low", np.nan) == agg.get(f"{name}_ci_low", np.nan)
-        src = agg if several else first
-        out[f"{name}_lo"], out[f"{name}_hi"] = src.get(f"{name}_ci_low", np.nan), src.get(f"{name}_ci_high", np.nan)
-        out[f"{name}_ci_kind"] = "seeds" if several else "bootstrap"
-    return out
+    return {"seconds_per_cell": run.get("wall_time_s", np.nan) / cells if cells else np.nan}
 
 
 def leaderboard_table(suite_dir: str | Path, published: str | Path | None = None) -> pd.DataFrame:

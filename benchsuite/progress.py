@@ -1,33 +1,37 @@
-"""A dependency-free progress bar: redraws in place on a terminal, prints every 10% otherwise."""
+"""Progress bars: tqdm on stderr with counts, rate and ETA, and an optional postfix (a supernet's
+running loss and accuracy). On a terminal it redraws in place; in a log it writes a line at most
+every 10 s, the first after 2 s (a quick failure prints only its error)."""
 from __future__ import annotations
 
 import sys
-import time
+
+from tqdm import tqdm
 
 
 class Progress:
-    def __init__(self, total: int, desc: str = "", stream=None):
-        self.total, self.desc, self.done = max(total, 1), desc, 0
-        self.stream = stream or sys.stderr
-        self.tty = getattr(self.stream, "isatty", lambda: False)()
-        self.t0 = time.perf_counter()
-        self._last_decile = -1
+    log_delay_s = 2.0   # in a log (not a terminal): nothing for a task shorter than this
+
+    def __init__(self, total: int, desc: str = "", stream=None, unit: str = "it"):
+        stream = stream or sys.stderr
+        tty = getattr(stream, "isatty", lambda: False)()
+        self._bar = tqdm(total=max(total, 1), desc=desc, file=stream, unit=unit, dynamic_ncols=tty,
+                         mininterval=0.2 if tty else 10.0, ascii=not tty, delay=0 if tty else self.log_delay_s)
 
     def update(self, n: int = 1, postfix: str = "") -> None:
         """Advance by ``n``; ``postfix`` (e.g. running loss/accuracy) is shown after the counts."""
-        self.done = min(self.total, self.done + n)
-        tail = f" {postfix}" if postfix else ""
-        frac = self.done / self.total
-        rate = self.done / max(time.perf_counter() - self.t0, 1e-9)
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        if self.tty:
-            bar = "#" * int(30 * frac)
-            counts = f"{self.done}/{self.total} {rate:.1f}/s eta {eta:.0f}s"
-            self.stream.write(f"\r{self.desc} [{bar:<30}] {counts}{tail}\x1b[K")   # \x1b[K: clear the rest
-            if self.done == self.total:
-                self.stream.write("\n")
-            self.stream.flush()
-        elif int(frac * 10) != self._last_decile:
-            self._last_decile = int(frac * 10)
-            line = f"{self.desc} {self.done}/{self.total} ({frac:.0%}, {rate:.1f}/s){tail}"
-            print(line, file=self.stream, flush=True)
+        if postfix:
+            self._bar.set_postfix_str(postfix, refresh=False)
+        self._bar.update(n)
+        if self._bar.n >= self._bar.total:
+            self._bar.close()
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:   # an error follows: wipe the half-drawn bar so it prints on a clean line
+            self._bar.leave = False
+        self._bar.close()

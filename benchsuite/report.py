@@ -40,9 +40,15 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     if s.empty:   # a search method ranks nothing
         return paths
     fig, ax = plt.subplots(figsize=(5, 4))
+    axis = score_axis(s.score.to_numpy())
     for seed, d in s.groupby("seed"):
-        ax.scatter(d.score, d.true_acc, s=4 if len(d) > 2000 else 10, alpha=0.4, label=f"seed {seed}")
-    ax.set_xlabel("selector score (higher = better)")
+        x = d.score.rank(pct=True).to_numpy() * 100 if axis == "rank" else d.score.to_numpy()
+        ax.scatter(x, d.true_acc, s=4 if len(d) > 2000 else 10, alpha=0.4, label=f"seed {seed}")
+    if axis == "log":
+        ax.set_xscale("log")
+    ax.set_xlabel({"log": "selector score (log scale; higher = better)",
+                   "rank": "selector score, percentile rank within its seed (higher = better)"}.get(
+                      axis, "selector score (higher = better)"))
     ax.set_ylabel("true accuracy (%)")
     ax.set_title(_title(m), fontsize=9)
     if s.seed.nunique() > 1:
@@ -58,9 +64,11 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     rho = per["spearman"].to_numpy()
     if "spearman_ci_low" in per:
         err = np.vstack([rho - per["spearman_ci_low"].to_numpy(), per["spearman_ci_high"].to_numpy() - rho])
-        ax.errorbar(x, rho, yerr=err, fmt="o", capsize=4, label="seed (bootstrap 95% CI)")
+        ax.errorbar(x, rho, yerr=err, fmt="o", capsize=4, label="one seed, bootstrap 95% CI over its cells")
     else:
-        ax.plot(x, rho, "o", label="seed")
+        ax.plot(x, rho, "o", label="one seed (no CI: --n-boot 0)")
+    for xi, r in zip(x, rho):
+        ax.annotate(f"{r:.3f}", (xi, r), textcoords="offset points", xytext=(6, 0), fontsize=7, va="center")
     agg = m[m.seed == "all"].set_index("metric").value
     ax.axhline(agg["spearman_mean"], color="k", lw=1, ls="--", label="mean over seeds")
     ax.set_xticks(x, [str(i) for i in per.index])
@@ -74,6 +82,18 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     return paths
+
+
+def score_axis(scores: np.ndarray) -> str:
+    """How to draw scores that may span many orders of magnitude (synflow reaches 1e33): "linear",
+    "log" (all positive, max/min > 1e3) or "rank" (otherwise spanning more than 1e3 in magnitude)."""
+    s = scores[np.isfinite(scores)]
+    if len(s) < 2:
+        return "linear"
+    mag = np.abs(s[s != 0])
+    if len(mag) and mag.max() / mag.min() > 1e3:
+        return "log" if (s > 0).all() else "rank"
+    return "linear"
 
 
 def search_curve(traj: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -210,6 +230,7 @@ def summarize_common(run_dirs: list[str | Path], *, n_boot: int = 1000) -> pd.Da
         g = common[common.seed == common.seed.min()]
         lo, hi = metrics.bootstrap_ci(metrics.spearman, g.score.to_numpy(), g.true_acc.to_numpy(), n_boot=n_boot)
         row["spearman_ci"] = f"[{lo:.3f}, {hi:.3f}]"
+        row.update(spearman_lo=lo, spearman_hi=hi, spearman_ci_kind="bootstrap")
         row.update(_run_extras(d))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -232,6 +253,17 @@ def _search_columns(agg: pd.Series) -> dict:
     return row
 
 
+def _cis(agg: pd.Series, first: pd.Series) -> dict:
+    """ρ and τ CIs: the t-interval over seeds when there are several, else the one seed's bootstrap."""
+    out = {}
+    for name in ("spearman", "kendall"):
+        several = agg.get(f"{name}_ci_low", np.nan) == agg.get(f"{name}_ci_low", np.nan)
+        src = agg if several else first
+        out[f"{name}_lo"], out[f"{name}_hi"] = src.get(f"{name}_ci_low", np.nan), src.get(f"{name}_ci_high", np.nan)
+        out[f"{name}_ci_kind"] = "seeds" if several else "bootstrap"
+    return out
+
+
 def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
     """One row per run: mean over seeds of each summary metric, with its fidelity and n."""
     rows = []
@@ -246,6 +278,7 @@ def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
         first = per[per.seed == per.seed.iloc[0]].set_index("metric").value
         row["spearman_ci"] = (f"[{first['spearman_ci_low']:.3f}, {first['spearman_ci_high']:.3f}]"
                               if "spearman_ci_low" in first else "")
+        row.update(_cis(agg, first))
         row.update(_run_extras(Path(d)))
         row.update(_search_columns(agg))
         rows.append(row)
@@ -297,13 +330,16 @@ def report(run_dirs: list[str | Path], out: str | Path, *, common: bool = False)
     table.to_csv(out / "summary.csv", index=False)
     (out / "summary.md").write_text(_markdown(table))
     written = [out / "summary.csv", out / "summary.md"]
-    ranked = table[table.spearman.notna()]
+    ranked = table[table.spearman.notna()].sort_values("spearman", ascending=False)
     if len(ranked):
-        fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(ranked) + 2), 3.5))
-        labels = [f"{r.selector}\n{r.dataset}" for r in ranked.itertuples()]
-        ax.bar(range(len(ranked)), ranked.spearman)
+        fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(ranked) + 2), 3.8))
+        labels = [f"{r.selector}\n{r.dataset}, n={r.n_archs}" for r in ranked.itertuples()]
+        err = np.vstack([ranked.spearman - ranked.spearman_lo, ranked.spearman_hi - ranked.spearman]).clip(min=0)
+        ax.bar(range(len(ranked)), ranked.spearman, yerr=np.nan_to_num(err), capsize=4, color="#4C72B0")
         ax.set_xticks(range(len(ranked)), labels, fontsize=7)
-        ax.set_ylabel("Spearman ρ (mean over seeds)")
+        ax.set_ylabel("Spearman ρ, mean over seeds")
+        ax.set_title("whiskers: 95% CI (t over seeds; bootstrap over cells with one seed)", fontsize=8)
+        ax.axhline(0, color="k", lw=0.6)
         fig.tight_layout()
         fig.savefig(out / "rho_compare.png", dpi=120)
         plt.close(fig)

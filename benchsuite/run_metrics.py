@@ -70,7 +70,15 @@ def summary_line(mdf: pd.DataFrame, out: Path) -> str:
     m = mdf[mdf.seed == "all"].set_index("metric").value
     r = mdf.iloc[0]
     n = mdf[mdf.seed != "all"].n_archs.iloc[0]
-    shown = " ".join(f"{k}={m[k + '_mean']:.4f}" for k in ("spearman", "kendall", "top10_acc") if k + "_mean" in m)
+    shown = " ".join(f"{k}={m[k + '_mean']:.4f}" for k in ("spearman", "kendall", "top10_acc", "regret")
+                     if k + "_mean" in m)
+    per = mdf[mdf.seed != "all"].set_index(["seed", "metric"]).value
+    first = str(mdf[mdf.seed != "all"].seed.iloc[0])
+    if "spearman_ci_low" in m and m["spearman_ci_low"] == m["spearman_ci_low"]:
+        shown += f" spearman 95% CI over seeds [{m['spearman_ci_low']:.4f}, {m['spearman_ci_high']:.4f}]"
+    elif (first, "spearman_ci_low") in per:
+        shown += (f" spearman 95% bootstrap CI [{per[(first, 'spearman_ci_low')]:.4f}, "
+                  f"{per[(first, 'spearman_ci_high')]:.4f}]")
     search = " ".join(f"{k}={m[k + '_mean']:.2f}" for k in (f"best_test_at_q{q}" for q in metrics.SEARCH_QUERIES)
                       if k + "_mean" in m)
     if "queries_to_optimum_median" in m:

@@ -162,11 +162,16 @@ class Plan:
         return "queries" in self.sel_cls.needs
 
 
-def plan(cfg: RunConfig) -> Plan:
-    sel_cls = SELECTORS.get(cfg.selector)  # unknown names fail before any data is read
+def plan(cfg: RunConfig, selector: Selector | None = None) -> Plan:
+    """``selector``: an unregistered instance to run instead of ``cfg.selector`` (the notebook API);
+    it is rebuilt per seed from its own hyperparameters."""
+    # unknown names fail before any data is read
+    sel_cls = type(selector) if selector is not None else SELECTORS.get(cfg.selector)
     for name in cfg.metrics or ():
         metrics.METRICS.get(name)
     hparams = _check_hparams(cfg, sel_cls)
+    if selector is not None:
+        hparams = {k: v for k, v in selector.hparams().items() if k not in ("seed", "device")} | hparams
     params = _selector_params(sel_cls)
     bench = build_benchmark(cfg)
     key = bench.resolve(cfg.dataset, cfg.fidelity, cfg.acc)
@@ -202,9 +207,9 @@ def plan(cfg: RunConfig) -> Plan:
     return Plan(sel_cls, bench, key, pool, vkey, valid, budget, labels, device, build, first)
 
 
-def run(cfg: RunConfig, *, log: Callable[[str], None] = print) -> Path:
+def run(cfg: RunConfig, *, log: Callable[[str], None] = print, selector: Selector | None = None) -> Path:
     t0 = time.time()
-    p = plan(cfg)
+    p = plan(cfg, selector)
     out = cfg.out_dir()
     with locked(out), _terminate_as_interrupt():
         return _execute(cfg, p, out, t0, log)
@@ -309,17 +314,18 @@ def _score(selector, ctx: Context, todo: list[str], bench, key: tuple, cfg: RunC
     if not todo:
         return
     truth = dict(zip(todo, bench.accuracy(todo, *key)))
-    bar = Progress(len(todo), f"{cfg.selector} seed {ctx.seed}")
-    for i in range(0, len(todo), cfg.chunk):
-        chunk = todo[i:i + cfg.chunk]
-        s = np.asarray(selector.score(chunk, ctx), dtype=float)
-        if s.shape != (len(chunk),) or np.isinf(s).any():
-            raise RuntimeError(f"selector {cfg.selector!r} returned {s.shape} scores (inf allowed: no) "
-                               f"for {len(chunk)} archs")
-        with open(out / "scores.csv", "a", newline="") as f:
-            csv.writer(f).writerows((a, ctx.seed, repr(float(v)), repr(float(truth[a]))) for a, v in zip(chunk, s))
-        record["n_scored"] += len(chunk)
-        bar.update(len(chunk))
+    with Progress(len(todo), f"{cfg.selector} seed {ctx.seed}", unit="cell") as bar:
+        size = cfg.chunk or selector.score_chunk
+        for i in range(0, len(todo), size):
+            chunk = todo[i:i + size]
+            s = np.asarray(selector.score(chunk, ctx), dtype=float)
+            if s.shape != (len(chunk),) or np.isinf(s).any():
+                raise RuntimeError(f"selector {cfg.selector!r} returned {s.shape} scores (inf allowed: no) "
+                                   f"for {len(chunk)} archs")
+            with open(out / "scores.csv", "a", newline="") as f:
+                csv.writer(f).writerows((a, ctx.seed, repr(float(v)), repr(float(truth[a]))) for a, v in zip(chunk, s))
+            record["n_scored"] += len(chunk)
+            bar.update(len(chunk))
 
 
 def _search(selector, ctx: Context, bench, key: tuple, pool: list[str], valid: dict[str, float], budget: int,

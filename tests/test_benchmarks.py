@@ -58,10 +58,14 @@ def test_nb101(data_dir):
 
 def test_missing_data_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCHSUITE_DATA", str(tmp_path / "nowhere"))
-    with pytest.raises(DataNotFoundError) as e:
-        NB201()
+    with pytest.raises(DataNotFoundError) as e:   # the image subsets are the files the package does not carry
+        sources.locate("images/cifar10_subset.npz")
     msg = str(e.value)
-    assert str(tmp_path / "nowhere" / "nb201") in msg and "BENCHSUITE_DATA" in msg
+    assert str(tmp_path / "nowhere" / "images") in msg and "BENCHSUITE_DATA" in msg
+    from benchsuite.benchmarks import embedded
+    monkeypatch.setattr(embedded, "EMBEDDED", ())
+    with pytest.raises(DataNotFoundError, match="nb201/cifar10_200ep.csv not found"):
+        NB201()
 
 
 def _copy_bundle(src: Path, dst: Path) -> Path:
@@ -78,7 +82,11 @@ def test_checksum_mismatch_refuses(tmp_path, monkeypatch, data_dir):
         f.write("tampered\n")
     monkeypatch.setenv("BENCHSUITE_DATA", str(d))
     with pytest.raises(ChecksumError, match="does not match the pinned"):
-        NB201()
+        sources.locate("nb201/all_12ep.csv")
+    bench = NB201()   # the tampered file costs its own columns only, and says why
+    assert list(bench.unavailable) == ["nb201/all_12ep.csv"] and _cov(bench)[("cifar10", 200, "test")] == 15625
+    with pytest.raises(CoverageError, match="all_12ep.csv was not read: .*does not match the pinned"):
+        bench.archs("cifar100", 12)
 
 
 def test_download_verifies_then_caches(http_server, tmp_path, monkeypatch, data_dir):
@@ -86,6 +94,8 @@ def test_download_verifies_then_caches(http_server, tmp_path, monkeypatch, data_
     _copy_bundle(data_dir, root)
     monkeypatch.setenv("BENCHSUITE_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("BENCHSUITE_DATA_URL", url)
+    from benchsuite.benchmarks import embedded
+    monkeypatch.setattr(embedded, "EMBEDDED", ())   # no package copies: the download path alone
     bench = NB201()
     assert _cov(bench)[("cifar10", 200, "test")] == 15625
     cached = sources.cache_dir() / "data" / "nb201/cifar10_200ep.csv"

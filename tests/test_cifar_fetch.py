@@ -78,3 +78,35 @@ def test_cli_fetch_errors_are_one_line(http_server, capsys):
     assert len(err) == 1 and "could not download" in err[0] and "404" in err[0]
     with pytest.raises(DataNotFoundError):
         cifar_fetch.fetch_cifar("svhn")
+
+
+def test_images_are_downloaded_on_first_use(http_server, tmp_path, monkeypatch, capsys):
+    """No bundle, no batches folder: the first selector that needs images fetches the archive."""
+    from benchsuite.data import images
+
+    root, url = http_server
+    data, sums = _archive()
+    (root / "c10.tar.gz").write_bytes(data)
+    monkeypatch.setenv("BENCHSUITE_DATA", str(tmp_path / "no-bundle"))
+    monkeypatch.setitem(cifar_fetch.ARCHIVES, "cifar10", (f"{url}/c10.tar.gz", hashlib.md5(data).hexdigest(),
+                                                          "cifar-10-batches-py"))
+    monkeypatch.setattr(images, "CIFAR10_BATCHES", sums)   # our synthetic batches stand in for the real ones
+    monkeypatch.setenv("BENCHSUITE_OFFLINE", "1")
+    with pytest.raises(DataNotFoundError, match="BENCHSUITE_OFFLINE is set; point --hp cifar_dir"):
+        load_images("cifar10")
+    monkeypatch.delenv("BENCHSUITE_OFFLINE")
+    imgs = load_images("cifar10")
+    assert imgs.x_train.shape == (20, 32, 32, 3) and "downloading" in capsys.readouterr().err
+    assert cifar_fetch.cached_folder("cifar10") is not None
+    (root / "c10.tar.gz").unlink()   # second use: from the cache, no network
+    assert load_images("cifar10").x_test.shape == (4, 32, 32, 3)
+
+
+def test_failed_first_use_download_is_one_line(http_server, tmp_path, monkeypatch, capsys):
+    _, url = http_server
+    monkeypatch.setenv("BENCHSUITE_DATA", str(tmp_path / "no-bundle"))
+    monkeypatch.setenv("BENCHSUITE_CIFAR_URL", f"{url}/missing.tar.gz")
+    monkeypatch.delenv("BENCHSUITE_OFFLINE")
+    assert main(["run", "--selector", "synflow", "--sample", "2", "--out", str(tmp_path / "r")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("benchsuite: error")]
+    assert len(err) == 1 and "download failed" in err[0] and "cifar_dir" in err[0] and "404" in err[0]

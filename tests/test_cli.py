@@ -89,12 +89,14 @@ def test_report_from_csvs(tmp_path):
     assert not (a / "rho.png").exists() and (tmp_path / "rep" / "rho_compare.png").is_file()   # runs are only read
 
 
+@pytest.mark.bundle
 def test_data_command(capsys, tmp_path, monkeypatch):
     assert main(["data"]) == 0
     assert "all 8 files present and verified" in capsys.readouterr().out
     monkeypatch.setenv("BENCHSUITE_DATA", str(tmp_path))
-    assert main(["data"]) == 1
-    assert "8 of 8 files missing" in capsys.readouterr().out
+    assert main(["data"]) == 1   # the tables come from the package; the image subsets do not
+    out = capsys.readouterr().out
+    assert "2 of 8 files missing" in out and out.count("embedded") >= 6
 
 
 @pytest.mark.parametrize("args, expect", [
@@ -127,9 +129,10 @@ def test_cuda_without_gpu_is_clear(capsys, tmp_path):
 
 def test_missing_data_message(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("BENCHSUITE_DATA", str(tmp_path / "none"))
-    assert _run("--selector", "params", "--out", str(tmp_path / "o")) == 2
+    assert _run("--selector", "synflow", "--sample", "2", "--out", str(tmp_path / "o")) == 2
     err = capsys.readouterr().err
-    assert "not found (looked in" in err and "BENCHSUITE_DATA_URL" in err
+    assert "no cifar10 images here" in err and "images/cifar10_subset.npz" in err and "cifar_dir" in err
+    assert err.count("benchsuite: error:") == 1 and "Traceback" not in err
 
 
 def test_existing_output_is_never_overwritten(tmp_path):

@@ -11,6 +11,8 @@ from benchsuite.selectors.proxies import eproxy_model as em
 from benchsuite.selectors.proxies.eproxy import dps_search, mutate, random_setting, used
 from benchsuite.spaces import nb201
 
+pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
+
 TINY = {"C": 4, "N": 1, "batch_size": 4, "iters": 3}
 
 
@@ -87,6 +89,7 @@ def test_dps_search_keeps_the_best_and_starts_from_published():
     assert seen[0].branches == em.DEFAULT.branches and seen[0].lr == em.DEFAULT.lr
 
 
+@pytest.mark.slow
 def test_dps_uses_only_labelled_cells_and_reports(tmp_path, nb201):
     labelled = nb201.archs("cifar10")[200:204]
     ctx = Context(space="nb201", dataset="cifar10", seed=0, cache_dir=str(tmp_path),

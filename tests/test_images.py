@@ -8,6 +8,8 @@ import torch
 from benchsuite.data import images
 from benchsuite.errors import ChecksumError, DataNotFoundError
 
+pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
+
 
 def test_subset_loads_verified():
     im = images.load_images("cifar10")

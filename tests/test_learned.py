@@ -52,6 +52,7 @@ def _labelled(bench, space_key, n, seed=0):
     return pool, idx, dict(zip([pool[i] for i in idx[:n]], bench.accuracy([pool[i] for i in idx[:n]], *space_key)))
 
 
+@pytest.mark.slow
 def test_trained_comparator_is_consistent_and_orders_clear_cases(request):
     bench = request.getfixturevalue("nb201")
     pool, idx, labelled = _labelled(bench, ("cifar10-valid", 200, "valid"), 100)
@@ -117,6 +118,7 @@ def test_decoders_always_yield_valid_cells(space):
                 assert all(t in mod.seq_allowed(seq[:p]) for p, t in enumerate(seq))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, space", [("nao", "nb201"), ("nao", "nb101"), ("tnao", "nb201"), ("tnao", "nb101")])
 def test_generated_cells_are_valid_new_and_covered(name, space, request):
     from benchsuite.benchmarks.nb101 import NB101
@@ -139,6 +141,7 @@ def test_generated_cells_are_valid_new_and_covered(name, space, request):
     assert all(mod.canonical(a) for a in queried) and all(a in valid for a in queried)
 
 
+@pytest.mark.slow
 def test_nao_autoencoder_reconstructs_what_it_trained_on():
     cells = nb201.all_archs()[:40]
     labelled = {a: float(i) for i, a in enumerate(cells)}

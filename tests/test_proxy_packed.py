@@ -13,6 +13,8 @@ from benchsuite.selectors.proxies.measures import PROXIES, compute
 from benchsuite.selectors.proxies.packed import compute_packed
 from benchsuite.spaces import nb201
 
+pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
+
 # Mixed ops on every edge position, a cut-off cell, the all-none and all-skip cells.
 CELLS = [nb201.all_archs()[i] for i in (6230, 9009, 11111, 1234)] + [
     "|none~0|+|none~0|avg_pool_3x3~1|+|none~0|nor_conv_3x3~1|nor_conv_1x1~2|",

@@ -11,6 +11,8 @@ from benchsuite.selectors.base import Context, Selector
 from benchsuite.selectors.registry import SELECTORS
 from benchsuite.spaces import nb201
 
+pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
+
 NB201_ARCHS = nb201.all_archs()[:6]
 
 
@@ -19,7 +21,14 @@ def nb101_bench():
     return NB101()
 
 
-@pytest.mark.parametrize("name", list_selectors())
+SLOW = {"eproxy-dps", "grasp", "ctnas", "darts-pt", "nao", "tnao"}   # over ~20 s each on 2 cores
+
+
+def _params(names):
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in names]
+
+
+@pytest.mark.parametrize("name", _params(list_selectors()))
 def test_selector_contract(name, nb101_bench, nb201):
     cls = SELECTORS.get(name)
     assert issubclass(cls, Selector)
@@ -80,7 +89,7 @@ def test_positional_hyperparameters_are_rejected():
         SELECTORS.get("params")(0)
 
 
-@pytest.mark.parametrize("name", [n for n in list_selectors() if "queries" in SELECTORS.get(n).needs])
+@pytest.mark.parametrize("name", _params([n for n in list_selectors() if "queries" in SELECTORS.get(n).needs]))
 def test_search_contract(name, nb101_bench, nb201):
     """Every search method spends at most its budget on cells the benchmark has, starts after the
     labelled cells the runner queried, and repeats its trajectory for the same seed."""

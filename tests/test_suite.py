@@ -7,6 +7,8 @@ import pytest
 
 from benchsuite.cli import main
 
+pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
+
 SUITE = """
 [suite]
 name = "tiny"
@@ -62,6 +64,7 @@ def _same(a, b, name, files=("metrics.csv", "scores.csv")):
         assert (a / name / f).read_bytes() == (b / name / f).read_bytes(), f"{name}/{f} differs"
 
 
+@pytest.mark.slow
 def test_dask_engine_equals_the_serial_run_bit_for_bit(suites):
     _, out = suites
     for row in ("params", "synflow", "synflow-sharded"):

@@ -15,6 +15,8 @@ from benchsuite.supernet.data import SearchData
 from benchsuite.supernet.model import Supernet, arch_to_path, argmax_arch, log_score, path_to_arch
 from benchsuite.supernet.trainer import _build, _unrolled_alpha_grad, sample_path, train_supernet
 
+pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
+
 
 @pytest.fixture(scope="module")
 def images(data_dir):
@@ -206,7 +208,10 @@ def test_ddp_two_cpu_ranks_train_one_model(tmp_path):
     assert torch.load(saved[0], weights_only=True)["world_size"] == 2
 
 
-def test_progress_shows_running_loss_and_accuracy(images, tmp_path, capsys):
+def test_progress_shows_running_loss_and_accuracy(images, tmp_path, capsys, monkeypatch):
+    from benchsuite.progress import Progress
+
+    monkeypatch.setattr(Progress, "log_delay_s", 0.0)   # the smoke run ends before the usual first line
     cfg = smoke("spos")
     train_supernet(cfg, data_for(images, cfg), root=tmp_path)
     err = capsys.readouterr().err

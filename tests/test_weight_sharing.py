@@ -15,6 +15,8 @@ from benchsuite.selectors.weight_sharing.rlnas import AngleTable
 from benchsuite.spaces import nb201
 from benchsuite.supernet.model import Supernet, arch_to_path
 
+pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
+
 
 def reference_angle(init: dict, now: dict, arch: str, n_cells: int, fixed: tuple[int, ...]) -> float:
     """RLNAS's weight_angle.get_arch_angle, restated literally on our parameter names: paths in
@@ -99,6 +101,7 @@ def test_evolution_finds_the_optimum_and_evaluates_each_cell_once():
 CTX = Context(space="nb201", dataset="cifar10", seed=0)
 
 
+@pytest.mark.slow
 def test_darts_pt_keeps_the_op_whose_masking_hurts_most():
     sel = get_selector("darts-pt", seed=0, preset="smoke", eval_batches=2)
     archs = nb201.all_archs()[:5]

@@ -16,6 +16,8 @@ from benchsuite.selectors.base import Context
 from benchsuite.selectors.proxies.measures import PROXIES, compute
 from benchsuite.spaces import nb201
 
+pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
+
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
 
@@ -189,6 +191,7 @@ def default_net_scores():
     return [compute(lambda bn, a=a: nb201.build_network(a, bn=bn), x, y, PROXIES, seed=0) for a in cells]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("proxy", PROXIES)
 def test_sign_convention_higher_is_better(proxy, default_net_scores):
     best, pool, skip = (s[proxy] for s in default_net_scores)
@@ -225,7 +228,7 @@ def test_cache_hits_and_isomorphism_dedup(tmp_path):
     cut1 = "|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
     cut2 = "|none~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
     assert nb201.canonical(cut1) == nb201.canonical(cut2)
-    sel = get_selector("snip", seed=0, C=4, N=1, batch_size=8)
+    sel = get_selector("snip", seed=0, C=4, N=1, batch_size=8, share=True)
     s = sel.score([a, b, cut1, cut2, twin], ctx)
     assert s[2] == s[3] and s[0] == s[4]
     assert sel.cache_stats == (2, 3)  # cut2 and twin served from the first computation
@@ -246,6 +249,7 @@ def test_unshared_computes_only_its_proxy(tmp_path):
     assert snip.cache_stats == (0, 1)
 
 
+@pytest.mark.slow
 def test_copy_semantics_do_not_leak_between_proxies(batch):
     """Computing proxies must not change the network the next proxy sees (same init each time)."""
     x, y = batch

@@ -56,9 +56,10 @@ class Benchmark(abc.ABC):
         if key not in self._columns:
             there = "; ".join(f"fidelity {f} {m} ({len(self._columns[(d, f, m)])} archs)"
                               for d, f, m in sorted(have)) or "nothing"
+            broken = "; ".join(f"{f} was not read: {why}" for f, why in getattr(self, "unavailable", {}).items())
             raise CoverageError(
                 f"{self.name} has no {metric} accuracy for {dataset} at {fidelity} epochs in the available "
-                f"data; it has: {there}"
+                f"data; it has: {there}" + (f" ({broken})" if broken else "")
             )
         return key
 
@@ -79,6 +80,8 @@ class Benchmark(abc.ABC):
 
     def accuracy(self, archs: Sequence[str], dataset: str, fidelity: int | None = None,
                  metric: str | None = None) -> np.ndarray:
+        if isinstance(archs, str):   # a lone string would be read as its characters
+            raise CoverageError("accuracy() takes a list of architectures, not one string; wrap it: [arch]")
         col = self._columns[self.resolve(dataset, fidelity, metric)]
         missing = [a for a in archs if a not in col]
         if missing:

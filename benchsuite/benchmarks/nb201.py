@@ -5,6 +5,7 @@ import os
 
 import pandas as pd
 
+from ..errors import ChecksumError, DataNotFoundError
 from ..spaces import nb201 as space
 from . import sources
 from .base import Benchmark
@@ -58,16 +59,29 @@ class NB201(Benchmark):
                           os.path.basename(official_path))
             self.params_m = dict(zip(*self._official_params(table)))
             return
+        self.unavailable: dict[str, str] = {}   # bundle file -> why it was not read (its columns are absent)
         for rel, cols in _BUNDLE.items():
-            df = self._read(rel, data_dir)
+            try:
+                df = self._read(rel, data_dir)
+            except (ChecksumError, DataNotFoundError) as e:
+                self.unavailable[rel] = str(e)
+                self._first_error = getattr(self, "_first_error", e)
+                continue
             for key, col in cols.items():
                 self._add(key, df.arch.tolist(), df[col].tolist(), rel)
             if "params_m" in df:
                 self.params_m = dict(zip(df.arch, df.params_m))
-        df = self._read("nb201/naslib_subset_200ep_valid.csv", data_dir)
-        for ds, key in _NASLIB.items():
-            sub = df[df.dataset == ds]
-            self._add(key, sub.arch.tolist(), sub.valid_acc.tolist(), "nb201/naslib_subset_200ep_valid.csv")
+        try:
+            df = self._read("nb201/naslib_subset_200ep_valid.csv", data_dir)
+        except (ChecksumError, DataNotFoundError) as e:
+            self.unavailable["nb201/naslib_subset_200ep_valid.csv"] = str(e)
+            self._first_error = getattr(self, "_first_error", e)
+        else:
+            for ds, key in _NASLIB.items():
+                sub = df[df.dataset == ds]
+                self._add(key, sub.arch.tolist(), sub.valid_acc.tolist(), "nb201/naslib_subset_200ep_valid.csv")
+        if not self._columns:   # nothing readable at all: the first file's own error says how to get the data
+            raise self._first_error
         order = space._index_map()
         for key, col in self._columns.items():  # keep official index order in every column
             self._columns[key] = dict(sorted(col.items(), key=lambda kv: order[kv[0]]))

@@ -63,7 +63,9 @@ def load_official_table(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means: not a plain official file
-        raise BenchsuiteError(f"{path} is not a NAS-Bench-201 file loadable with weights_only=True: {e}") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise BenchsuiteError(f"{path} is not an official NAS-Bench-201 file (loading it with weights_only=True, as "
+                              f"benchsuite always does, failed: {first})") from None
     if not isinstance(raw, dict) or not {"meta_archs", "arch2infos", "evaluated_indexes"} <= set(raw):
         raise BenchsuiteError(f"{path} lacks the NAS-Bench-201 keys meta_archs/arch2infos/evaluated_indexes")
     table = _flatten(raw)

@@ -6,7 +6,8 @@ bad download leaves nothing behind. Look-up order:
 
 1. ``BENCHSUITE_DATA`` (or an explicit ``data_dir``): a folder laid out like the reference bundle;
 2. the cache, ``$BENCHSUITE_CACHE/data`` (default ``~/.cache/benchsuite/data``);
-3. a download from ``BENCHSUITE_DATA_URL`` (a mirror of the bundle layout) into that cache.
+3. the tables the package carries (``embedded.py``), restored into that cache on first use;
+4. a download from ``BENCHSUITE_DATA_URL`` (a mirror of the bundle layout) into that cache.
 """
 from __future__ import annotations
 
@@ -59,6 +60,14 @@ HOW_TO_GET = (
     "mirror of it and run `benchsuite data --fetch`, or pass an official NAS-Bench-201 .pth with --nb201-pth"
 )
 
+
+def how_to_get(relpath: str) -> str:
+    """What a user can do about a missing file (the official NB-201 file only replaces NB-201 tables)."""
+    if relpath.startswith("nb201/"):
+        return HOW_TO_GET
+    return ("set BENCHSUITE_DATA to a folder holding the benchsuite data bundle, or set BENCHSUITE_DATA_URL to a "
+            "mirror of it and run `benchsuite data --fetch`")
+
 _verified: dict[tuple[str, int, int], str] = {}
 
 
@@ -110,11 +119,39 @@ def locate(relpath: str, data_dir=None, *, fetch: bool = True) -> Path:
         p = d / relpath
         if p.is_file():
             return verify(p, entry)
+    from . import embedded
+
+    if embedded.available(relpath):
+        return restore_embedded(relpath)
     url = os.environ.get("BENCHSUITE_DATA_URL")
     if fetch and url:
         return download(relpath, url)
     looked = ", ".join(str(d / relpath) for d in dirs)
-    raise DataNotFoundError(f"{relpath} not found (looked in {looked}); to get it, {HOW_TO_GET}")
+    raise DataNotFoundError(f"{relpath} not found (looked in {looked}); to get it, {how_to_get(relpath)}")
+
+
+def restore_embedded(relpath: str) -> Path:
+    """Write the package's copy of ``relpath`` into the cache (or, when the cache cannot be written,
+    a private temporary folder), checked against the pinned SHA-256 first."""
+    from . import embedded
+
+    data = embedded.restore(relpath)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != FILES[relpath].sha256:
+        raise ChecksumError(f"the package's embedded {relpath} has SHA-256 {digest[:16]}…, not the pinned "
+                            f"{FILES[relpath].sha256[:16]}…; reinstall benchsuite")
+    for root in (cache_dir() / "data", Path(tempfile.gettempdir()) / f"benchsuite-{os.getuid()}" / "data"):
+        dest = root / relpath
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, dest)
+        except OSError:
+            continue
+        return verify(dest, FILES[relpath])
+    raise DataNotFoundError(f"cannot write the embedded {relpath} to {cache_dir() / 'data'} or a temporary folder")
 
 
 def fetch_verified(url: str, dest: Path, expected: str, *, algorithm: str = "sha256", timeout: float = 60.0) -> Path:
@@ -124,10 +161,15 @@ def fetch_verified(url: str, dest: Path, expected: str, *, algorithm: str = "sha
     h = hashlib.new(algorithm)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
     try:
+        from ..progress import Progress
+
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            for chunk in iter(lambda: resp.read(1 << 20), b""):
-                h.update(chunk)
-                out.write(chunk)
+            size = int(resp.headers.get("Content-Length") or 0)
+            with Progress(size or 1, f"download {Path(url).name}", unit="B") as bar:
+                for chunk in iter(lambda: resp.read(1 << 20), b""):
+                    h.update(chunk)
+                    out.write(chunk)
+                    bar.update(len(chunk) if size else 0)
         if h.hexdigest() != expected:
             raise ChecksumError(f"download of {url} has {algorithm.upper()} {h.hexdigest()[:16]}…, expected "
                                 f"{expected[:16]}…; nothing was cached")
@@ -161,5 +203,11 @@ def status(data_dir=None) -> list[dict]:
                 except ChecksumError:
                     row["status"] = "CHECKSUM MISMATCH"
                 break
+        else:
+            from . import embedded
+
+            if embedded.available(rel):
+                row["status"] = "embedded"
+                row["path"] = f"(in the package: benchsuite/benchmarks/embedded/{embedded.resource_name(rel)})"
         rows.append(row)
     return rows

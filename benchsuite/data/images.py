@@ -1,4 +1,6 @@
-"""CIFAR-10/100 images: the full python batches when given, else the verified subset in the bundle.
+"""CIFAR-10/100 images: the full python batches when given, else the verified subset in the bundle,
+else the official archive, downloaded on first use (MD5-checked, into the cache) as torchvision's
+``download=True`` does; ``BENCHSUITE_OFFLINE=1`` turns that download off.
 
 The python batches are pickles. They are checked against the published MD5s (the values CIFAR's
 authors and torchvision publish) before anything is read, and then read with an unpickler that
@@ -97,10 +99,34 @@ def load_images(name: str = "cifar10", *, data_dir=None, cifar_dir=None) -> Imag
     if downloaded is not None:
         return load_python_batches(name, downloaded)
     rel = f"images/{name}_subset.npz"
-    path = sources.locate(rel, data_dir)
+    try:
+        path = sources.locate(rel, data_dir)
+    except DataNotFoundError:
+        return _download_on_first_use(name)
     with np.load(path, allow_pickle=False) as d:
         return ImageSet(d["x_train"], d["y_train"].astype(np.int64), d["x_test"], d["y_test"].astype(np.int64),
                         name, rel)
+
+
+def _download_on_first_use(name: str) -> ImageSet:
+    """No local images at all: fetch the official archive once (what a fresh install does)."""
+    import sys
+
+    from .cifar_fetch import ARCHIVES, cifar_root, fetch_cifar
+
+    how = (f"point --hp cifar_dir=DIR or $BENCHSUITE_CIFAR_DIR at the official {name} python batches, or "
+           f"BENCHSUITE_DATA at a folder holding images/{name}_subset.npz")
+    if os.environ.get("BENCHSUITE_OFFLINE"):
+        raise DataNotFoundError(f"no {name} images here and BENCHSUITE_OFFLINE is set; {how}")
+    url = os.environ.get("BENCHSUITE_CIFAR_URL") or ARCHIVES[name][0]
+    print(f"benchsuite: note: no {name} images here; downloading {url} (MD5-checked) into {cifar_root()} once",
+          file=sys.stderr)
+    try:
+        folder = fetch_cifar(name, url=url)
+    except DataNotFoundError as e:
+        raise DataNotFoundError(f"no {name} images here and the download failed ({str(e).split(';')[0]}); "
+                                f"offline, {how}") from None
+    return load_python_batches(name, folder)
 
 
 def source_checksums(name: str, source: str) -> dict[str, str]:

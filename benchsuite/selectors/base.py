@@ -43,6 +43,9 @@ class Selector(abc.ABC):
     # Lowest value a numeric hyperparameter may take where it is not the default (1 for an int, a
     # count or a size; 0 for a float): ``benchsuite.hparams``.
     hparam_min: ClassVar[dict[str, float]] = {}
+    # Cells per score() call, each call's scores appended to scores.csv at once (and shown by the
+    # progress bar): 1 where a cell takes a noticeable time, more where scoring is batched.
+    score_chunk: ClassVar[int] = 32
     # Small settings under which the contract tests can run the selector in seconds.
     fast_hparams: ClassVar[dict[str, Any]] = {}
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ArchError, short
+
 INPUT, OUTPUT = "input", "output"
 OPS: tuple[str, ...] = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 MAX_VERTICES, MAX_EDGES = 7, 9
@@ -35,22 +37,22 @@ class Cell:
 
 
 def _check(matrix: np.ndarray, ops: list[str], what: str) -> None:
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ArchError(f"NB101 cell {what}: matrix must be square, got shape {matrix.shape}")
     n = matrix.shape[0]
-    if matrix.ndim != 2 or matrix.shape != (n, n):
-        raise ValueError(f"NB101 cell {what}: matrix must be square, got shape {matrix.shape}")
     if not 2 <= n <= MAX_VERTICES:
-        raise ValueError(f"NB101 cell {what}: {n} vertices, must be 2..{MAX_VERTICES}")
+        raise ArchError(f"NB101 cell {what}: {n} vertices, must be 2..{MAX_VERTICES}")
     if len(ops) != n:
-        raise ValueError(f"NB101 cell {what}: {len(ops)} ops for {n} vertices")
+        raise ArchError(f"NB101 cell {what}: {len(ops)} ops for {n} vertices")
     if not np.isin(matrix, (0, 1)).all():
-        raise ValueError(f"NB101 cell {what}: matrix entries must be 0 or 1")
+        raise ArchError(f"NB101 cell {what}: matrix entries must be 0 or 1")
     if np.tril(matrix).any():
-        raise ValueError(f"NB101 cell {what}: matrix must be strictly upper-triangular (a DAG)")
+        raise ArchError(f"NB101 cell {what}: matrix must be strictly upper-triangular (a DAG)")
     if ops[0] != INPUT or ops[-1] != OUTPUT:
-        raise ValueError(f"NB101 cell {what}: ops must start with 'input' and end with 'output'")
+        raise ArchError(f"NB101 cell {what}: ops must start with 'input' and end with 'output'")
     bad = [o for o in ops[1:-1] if o not in OPS]
     if bad:
-        raise ValueError(f"NB101 cell {what}: unknown ops {bad}; ops are {', '.join(OPS)}")
+        raise ArchError(f"NB101 cell {what}: unknown ops {bad}; ops are {', '.join(OPS)}")
 
 
 def prune(matrix: np.ndarray, ops: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -64,20 +66,24 @@ def prune(matrix: np.ndarray, ops: list[str]) -> tuple[np.ndarray, list[str]]:
         if any(matrix[v, w] and w in to_output for w in range(v + 1, n)):
             to_output.add(v)
     if n - 1 not in from_input:
-        raise ValueError("NB101 cell: output is not reachable from input")
+        raise ArchError("NB101 cell: output is not reachable from input")
     keep = sorted(from_input & to_output)
     return matrix[np.ix_(keep, keep)], [ops[k] for k in keep]
 
 
 def make_cell(matrix, ops) -> Cell:
-    """Validate and prune a (matrix, ops) pair. Raises ValueError saying what is wrong."""
-    m = np.asarray(matrix, dtype=np.int64)
-    ops = list(ops)
-    what = f"(ops={ops})"
+    """Validate and prune a (matrix, ops) pair. Raises ArchError (a ValueError) saying what is wrong."""
+    try:
+        m = np.asarray(matrix, dtype=np.int64)
+        ops = list(ops)
+    except (TypeError, ValueError):
+        raise ArchError(f"NB101 cell: the matrix must be a square 0/1 matrix and ops a list, got {short(matrix)}") \
+            from None
+    what = f"(ops={short(ops)})"
     _check(m, ops, what)
     m, ops = prune(m, ops)
     if int(m.sum()) > MAX_EDGES:  # counted after pruning: dangling edges are never built
-        raise ValueError(f"NB101 cell {what}: {int(m.sum())} edges after pruning, at most {MAX_EDGES}")
+        raise ArchError(f"NB101 cell {what}: {int(m.sum())} edges after pruning, at most {MAX_EDGES}")
     return Cell(tuple(tuple(int(x) for x in r) for r in m), tuple(ops))
 
 
@@ -87,7 +93,7 @@ def parse_cell(text: str) -> Cell:
         d = json.loads(text)
         return make_cell(d["matrix"], d["ops"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"malformed NB101 cell string {text!r}: {e}") from None
+        raise ArchError(f"malformed NB101 cell string {short(text)}: {e}") from None
 
 
 def cell_hash(cell: Cell) -> str:
@@ -335,7 +341,7 @@ def mutate(arch: str, rng, kind: str = "flip") -> str:
     NASLib): on the 7-vertex form flip each edge bit with probability 1/7 and change each hidden op
     with probability 1/5, redrawn until the cell is valid."""
     if kind not in MUTATIONS:
-        raise ValueError(f"unknown NB101 mutation {kind!r}; known: {', '.join(MUTATIONS)}")
+        raise ArchError(f"unknown NB101 mutation {short(kind)}; known: {', '.join(MUTATIONS)}")
     base_m, base_ops = _padded(parse_cell(arch))
     while True:
         m, ops = base_m.copy(), list(base_ops)

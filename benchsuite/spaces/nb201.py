@@ -11,6 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..errors import ArchError, short
+
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (target node, source node) of the 6 edges, in string order.
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -24,34 +26,34 @@ _OFFICIAL_SHUFFLE_SEED = 88
 def format_arch(ops: tuple[str, ...] | list[str]) -> str:
     """Six op names (edge order) -> arch string."""
     if len(ops) != 6:
-        raise ValueError(f"an NB201 cell has 6 edges, got {len(ops)} ops: {ops!r}")
+        raise ArchError(f"an NB201 cell has 6 edges, got {len(ops)} ops: {short(ops)}")
     for op in ops:
         if op not in OPS:
-            raise ValueError(f"unknown NB201 op {op!r} in {ops!r}; ops are {', '.join(OPS)}")
+            raise ArchError(f"unknown NB201 op {short(op)} in {short(ops)}; ops are {', '.join(OPS)}")
     o = ops
     return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
 
 
 def parse_arch(arch: str) -> tuple[str, ...]:
-    """Arch string -> six op names in edge order. Raises ValueError naming what is wrong."""
+    """Arch string -> six op names in edge order. Raises ArchError (a ValueError) naming what is wrong."""
     if not isinstance(arch, str):
-        raise ValueError(f"NB201 arch must be a string, got {type(arch).__name__}: {arch!r}")
+        raise ArchError(f"NB201 arch must be a string, got {type(arch).__name__}: {short(arch)}")
     nodes = arch.split("+")
     if len(nodes) != 3:
-        raise ValueError(f"malformed NB201 arch {arch!r}: expected 3 nodes joined by '+', got {len(nodes)}")
+        raise ArchError(f"malformed NB201 arch {short(arch)}: expected 3 nodes joined by '+', got {len(nodes)}")
     ops: list[str] = []
     for j, node in enumerate(nodes, start=1):
         if not (node.startswith("|") and node.endswith("|")) or len(node) < 2:
-            raise ValueError(f"malformed NB201 arch {arch!r}: node {j} {node!r} must be wrapped in '|'")
+            raise ArchError(f"malformed NB201 arch {short(arch)}: node {j} {node!r} must be wrapped in '|'")
         items = node[1:-1].split("|")
         if len(items) != j:
-            raise ValueError(f"malformed NB201 arch {arch!r}: node {j} needs {j} inputs, got {len(items)}")
+            raise ArchError(f"malformed NB201 arch {short(arch)}: node {j} needs {j} inputs, got {len(items)}")
         for i, item in enumerate(items):
             op, sep, src = item.partition("~")
             if not sep or src != str(i):
-                raise ValueError(f"malformed NB201 arch {arch!r}: edge {item!r} of node {j} should be 'op~{i}'")
+                raise ArchError(f"malformed NB201 arch {short(arch)}: edge {item!r} of node {j} should be 'op~{i}'")
             if op not in OPS:
-                raise ValueError(f"malformed NB201 arch {arch!r}: unknown op {op!r}; ops are {', '.join(OPS)}")
+                raise ArchError(f"malformed NB201 arch {short(arch)}: unknown op {op!r}; ops are {', '.join(OPS)}")
             ops.append(op)
     return tuple(ops)
 
@@ -234,7 +236,7 @@ def mutate(arch: str, rng, kind: str = "edge") -> str:
         first = [i for i, (dst, _) in enumerate(EDGES) if dst == node]
         e = first[int(rng.integers(len(first)))]
     else:
-        raise ValueError(f"unknown NB201 mutation {kind!r}; known: {', '.join(MUTATIONS)}")
+        raise ArchError(f"unknown NB201 mutation {short(kind)}; known: {', '.join(MUTATIONS)}")
     others = [o for o in OPS if o != ops[e]]
     ops[e] = others[int(rng.integers(len(others)))]
     return format_arch(ops)

@@ -300,7 +300,8 @@ def train_supernet(cfg: TrainConfig, data: SearchData, *, device: str = "cpu", r
                                             find_unused_parameters=True)
     steps = data.steps("weights", cfg.batch_size)
     steps = min(steps, cfg.steps_per_epoch) if cfg.steps_per_epoch else steps
-    bar = Progress((cfg.epochs - start) * steps, f"supernet {cfg.key()}") if start < cfg.epochs and rank == 0 \
+    bar = Progress((cfg.epochs - start) * steps, f"supernet {cfg.key()}", unit="step") \
+        if start < cfg.epochs and rank == 0 \
         else _NoBar()
     for epoch in range(start, cfg.epochs):
         row = _run_epoch(net, data, epoch, w_opt, a_opt, dev, ddp_model, bar)

@@ -27,6 +27,7 @@ class LearnedSelector(Selector):
     the same model."""
 
     needs = frozenset({"labels", "queries"})
+    score_chunk = 1024   # one model, batched predictions: the first call trains, the rest are fast
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", labels: int = 100) -> None:
         super().__init__(seed=seed)

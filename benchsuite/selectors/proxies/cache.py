@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +18,32 @@ from ...benchmarks.sources import cache_dir
 
 
 class ProxyCache:
-    def __init__(self, space: str, key: dict, root: str | os.PathLike | None = None):
+    """Use ``ProxyCache.open``: one instance per file and process, so scoring a cell at a time does
+    not re-read the whole file for every cell."""
+
+    _open: dict[Path, ProxyCache] = {}
+
+    @classmethod
+    def open(cls, space: str, key: dict, root: str | os.PathLike | None = None) -> ProxyCache:
+        probe = cls._path(space, key, root)
+        cache = cls._open.get(probe[0])
+        if cache is None or (cache.writable and not probe[0].is_file()):   # a removed file is a fresh cache
+            cache = cls._open[probe[0]] = cls(space, key, root)
+        return cache
+
+    @staticmethod
+    def _path(space: str, key: dict, root) -> tuple[Path, str]:
         blob = json.dumps({"space": space, **key}, sort_keys=True)
         name = hashlib.sha256(blob.encode()).hexdigest()[:20]
         folder = Path(root) if root else cache_dir() / "proxies"
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{space}-{name}.jsonl"
+        return folder / f"{space}-{name}.jsonl", blob
+
+    def __init__(self, space: str, key: dict, root: str | os.PathLike | None = None):
+        self.path, blob = self._path(space, key, root)
         self.key = blob
         self.values: dict[str, dict[str, float]] = {}
         self.hits = self.misses = 0
+        self.writable = True
         if self.path.is_file():
             for line in self.path.read_text().splitlines()[1:]:
                 try:
@@ -34,7 +52,22 @@ class ProxyCache:
                     continue  # a line cut short by an interruption
                 self.values.setdefault(rec["cell"], {}).update(rec["values"])
         else:
-            self.path.write_text(blob + "\n")
+            def create():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.write_text(blob + "\n")
+            self._write(create)
+
+    def _write(self, action) -> None:
+        """The cache only saves time: when it cannot be written (read-only, full disk) the run goes on
+        without it, and says so once."""
+        if not self.writable:
+            return
+        try:
+            action()
+        except OSError as e:
+            self.writable = False
+            print(f"benchsuite: note: proxy cache {self.path} cannot be written ({e.strerror or e}); "
+                  "going on without caching", file=sys.stderr)
 
     def get(self, cell: str, names: set[str]) -> dict[str, float] | None:
         have = self.values.get(cell)
@@ -46,8 +79,12 @@ class ProxyCache:
 
     def put(self, cell: str, values: dict[str, float]) -> None:
         self.values.setdefault(cell, {}).update(values)
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"cell": cell, "values": values}) + "\n")
+        line = json.dumps({"cell": cell, "values": values}) + "\n"
+
+        def append():
+            with open(self.path, "a") as f:
+                f.write(line)
+        self._write(append)
 
 
 def score_with_cache(archs, ctx, cache: ProxyCache, wanted: str, compute_cell, *, compute_cells=None,

@@ -32,6 +32,7 @@ class EproxySelector(Selector):
     """Minus Eproxy's final regression loss (lower loss = better cell)."""
 
     name = "eproxy"
+    score_chunk = 1
     fast_hparams = {"C": 4, "N": 1, "batch_size": 4, "iters": 2}
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 16, iters: int = 10,
@@ -57,7 +58,7 @@ class EproxySelector(Selector):
         x = self._batch(ctx)
         net_kw = _network_kwargs(ctx.space, self.C, self.N)
         max_macs = _reference_macs(space, net_kw)
-        cache = ProxyCache(ctx.space, {"method": "eproxy", "setting": setting.key(), "seed": self.seed,
+        cache = ProxyCache.open(ctx.space, {"method": "eproxy", "setting": setting.key(), "seed": self.seed,
                                        "batch": self.batch_size, "images": self._source, "net": net_kw,
                                        "version": VERSION}, root=ctx.cache_dir)
 
@@ -67,8 +68,9 @@ class EproxySelector(Selector):
             frac = space.costs(rep, **net_kw)["flops_m"] / max_macs
             return {"loss": em.final_loss(net, x, setting, macs_fraction=frac)}
 
+        hits, misses = cache.hits, cache.misses
         out = score_with_cache(archs, ctx, cache, "loss", compute_cell)
-        self.cache_stats = (cache.hits, cache.misses)
+        self.cache_stats = (cache.hits - hits, cache.misses - misses)
         return out
 
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:

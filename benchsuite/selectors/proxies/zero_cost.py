@@ -1,6 +1,6 @@
 """Zero-cost proxies as selectors: synflow, snip, grasp, fisher, grad_norm, jacov, naswot, zico.
 
-Each selector scores with one proxy, but by default (``share=True``) computes all eight from the
+Each selector computes only its own proxy; with ``share=True`` it computes all eight from the
 shared passes of ``measures.compute`` and caches them, so running the other seven later is
 served from the cache. Isomorphic cells (same canonical form) are computed once, on the
 canonical representative, so their scores are equal and independent of what else is scored.
@@ -53,7 +53,7 @@ class ZeroCostSelector(Selector):
     proxy = ""
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
 
-    def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, share: bool = True,
+    def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, share: bool = False,
                  C: int | None = None, N: int | None = None, network: str = "reference",
                  cell_batch: int | None = None, cifar_dir: str | None = None) -> None:
         super().__init__(seed=seed)
@@ -69,6 +69,11 @@ class ZeroCostSelector(Selector):
         self.C, self.N = C, N
         self.cifar_dir = cifar_dir
         self._batch = None
+
+    @property
+    def score_chunk(self) -> int:
+        """One cell per call on CPU (progress per cell); a packed pass's worth on CUDA."""
+        return self._chunk()
 
     def _chunk(self) -> int:
         """Cells per pass: packing is for a GPU, which one small network leaves mostly idle; on
@@ -91,7 +96,7 @@ class ZeroCostSelector(Selector):
         x, y, source = self._batch
         y = y % _CLASSES[ctx.dataset] if _CLASSES[ctx.dataset] < NUM_CLASSES[_IMAGES[ctx.dataset]] else y
         net_kw = _network_kwargs(ctx.space, self.C, self.N, self.network)
-        cache = ProxyCache(ctx.space, {"seed": self.seed, "batch": self.batch_size, "images": source,
+        cache = ProxyCache.open(ctx.space, {"seed": self.seed, "batch": self.batch_size, "images": source,
                                        "classes": _CLASSES[ctx.dataset], "net": net_kw, "version": VERSION},
                            root=ctx.cache_dir)
         names = self._names()
@@ -111,10 +116,11 @@ class ZeroCostSelector(Selector):
             return compute_packed([builder(r) for r in reps], x, y, names, seed=self.seed, device=self.device)
 
         packed = ctx.space == "nb201"  # NB101 cells differ in depth and width: one network at a time
+        before = (cache.hits, cache.misses)
         out = score_with_cache(archs, ctx, cache, self.proxy, compute_cell,
                                compute_cells=compute_cells if packed else None, chunk=self._chunk())
         hits, misses = getattr(self, "cache_stats", (0, 0))
-        self.cache_stats = (hits + cache.hits, misses + cache.misses)
+        self.cache_stats = (hits + cache.hits - before[0], misses + cache.misses - before[1])
         self._images = (_IMAGES[ctx.dataset], source)
         return out
 
