@@ -15,26 +15,26 @@ REPO = Path(__file__).resolve().parents[1]
 
 BUNDLE = Path(os.environ.get("BENCHSUITE_DATA") or REPO.parent / "shared" / "data")
 HAVE_BUNDLE = (BUNDLE / "SHA256SUMS").is_file()
-NO_BUNDLE = (f"needs the reference data bundle (CIFAR image subsets) at {BUNDLE}; set BENCHSUITE_DATA to it "
-             "(CI runs these)")
+NO_BUNDLE = (f"the reference data bundle (tables and CIFAR image subsets) is not at {BUNDLE}; set "
+             "BENCHSUITE_DATA to it to run them (CI does)")
 
 
 def pytest_collection_modifyitems(config, items):
     if not HAVE_BUNDLE:
         for item in items:
             if item.get_closest_marker("bundle") or "data_dir" in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.skip(reason=NO_BUNDLE))
+                item.add_marker(pytest.mark.skip(reason=f"needs the bundle: {NO_BUNDLE}"))
 
 
 def pytest_terminal_summary(terminalreporter):
     if not HAVE_BUNDLE:
-        terminalreporter.write_line(f"note: tests that {NO_BUNDLE} were skipped")
+        terminalreporter.write_line(f"note: the tests marked or fixtured `bundle` were skipped: {NO_BUNDLE}")
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not HAVE_BUNDLE:
-        pytest.skip(NO_BUNDLE)
+        pytest.skip(f"needs the bundle: {NO_BUNDLE}")
     return BUNDLE
 
 

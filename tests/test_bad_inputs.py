@@ -39,9 +39,9 @@ def test_a_lone_string_is_not_a_list_of_archs():
     assert bench.accuracy([arch], "cifar10").shape == (1,)
 
 
-def test_one_bad_file_costs_only_its_own_columns(tmp_path):
+def test_one_bad_file_costs_only_its_own_columns(tmp_path, data_dir):
     data = tmp_path / "data"
-    shutil.copytree(os.environ["BENCHSUITE_DATA"], data, ignore=shutil.ignore_patterns("images"))
+    shutil.copytree(data_dir, data, ignore=shutil.ignore_patterns("images"))
     with open(data / "nb201" / "cifar10_200ep.csv", "a") as f:
         f.write("tampered\n")
     bench = NB201(data_dir=str(data))
@@ -81,6 +81,7 @@ def test_n_boot_zero_says_that_it_drops_the_intervals(tmp_path, capsys):
     assert "--n-boot 0" in capsys.readouterr().err
 
 
+@pytest.mark.bundle   # synflow needs the CIFAR subset
 def test_unwritable_cache_and_report_folder_are_one_line(tmp_path, monkeypatch, capsys):
     """A plain file where a folder should be fails for root too (read-only bits do not)."""
     blocker = tmp_path / "a-file"
