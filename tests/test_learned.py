@@ -58,14 +58,14 @@ def test_trained_comparator_is_consistent_and_orders_clear_cases(request):
     pool, idx, labelled = _labelled(bench, ("cifar10-valid", 200, "valid"), 100)
     sel = get_selector("ctnas", seed=0, nac_epochs=150, embedding_dim=64, pl_iters=1, derive_every=1, n_derive=2,
                        pseudo_every=1)
-    sel.fit(Context(space="nb201", dataset="cifar10", seed=0, labelled=labelled))
-    held = [pool[i] for i in idx[100:400]]
-    a, b = held[:150], held[150:]
+    sel._ensure_fit(Context(space="nb201", dataset="cifar10", seed=0, labelled=labelled))   # seeded, as the runner fits
+    held = [pool[i] for i in idx[100:2100]]   # 1,000 held-out pairs: the share ordered right has SE ~0.015
+    a, b = held[:1000], held[1000:]
     p_ab, p_ba = sel._prob(a, b), sel._prob(b, a)
     assert np.mean(np.abs(p_ab + p_ba - 1)) < 0.1
     acc = dict(zip(held, bench.accuracy(held, "cifar10-valid", 200, "valid")))
     right = np.mean([(p > 0.5) == (acc[x] > acc[y]) for p, x, y in zip(p_ab, a, b)])
-    assert right > 0.7
+    assert right > 0.62   # a coin is 0.5; this small comparator (150 epochs, 100 labels) orders ~0.7
     best = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
     worst = "|avg_pool_3x3~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"
     assert sel._prob([best], [worst])[0] > 0.9 and sel._prob([worst], [best])[0] < 0.1
@@ -146,7 +146,7 @@ def test_nao_autoencoder_reconstructs_what_it_trained_on():
     cells = nb201.all_archs()[:40]
     labelled = {a: float(i) for i, a in enumerate(cells)}
     sel = get_selector("nao", seed=0, epochs=1000, hidden=32, mlp_hidden=8)
-    sel.fit(Context(space="nb201", dataset="cifar10", seed=0, labelled=labelled))
+    sel._ensure_fit(Context(space="nb201", dataset="cifar10", seed=0, labelled=labelled))   # seeded, as the runner fits
     model = sel.model.eval()
     from benchsuite.selectors.learned.common import decode_cells, sequence_batch
 
@@ -163,7 +163,7 @@ def test_tnao_swarm_moves_losers_only_and_scores_by_remapping():
     cells = nb201.all_archs()[:30]
     labelled = {a: float(sum(nb201.flat_code(a))) for a in cells}
     sel = get_selector("tnao", seed=0, **{**get_selector("tnao").fast_hparams, "epochs": 5})
-    sel.fit(Context(space="nb201", dataset="cifar10", seed=0, labelled=labelled))
+    sel._ensure_fit(Context(space="nb201", dataset="cifar10", seed=0, labelled=labelled))   # seeded, as the runner fits
     model = sel.model.eval()
     from benchsuite.selectors.learned.common import sequence_batch
 
