@@ -204,8 +204,11 @@ def _run_extras(run_dir: Path) -> dict:
 
 def _row_header(run_dir: Path, m: pd.DataFrame) -> dict:
     r = m.iloc[0]
+    preset = (_run_json(run_dir).get("hparams") or {}).get("preset")
+    # runs of one selector with different presets (rea naslib / nb201) must be told apart
+    name = f"{r.selector} ({preset})" if preset else r.selector
     return {"run": str(run_dir), "bench": r.bench, "dataset": r.dataset, "acc_metric": r.acc_metric,
-            "fidelity": int(r.fidelity), "selector": r.selector}
+            "fidelity": int(r.fidelity), "selector": name}
 
 
 def summarize_common(run_dirs: list[str | Path], *, n_boot: int = 1000) -> pd.DataFrame:
