@@ -121,7 +121,8 @@ def plot_search(run_dirs: list[Path], path: Path) -> Path:
         _, m = _read(d)
         q, mean, lo, hi = search_curve(traj)
         seeds = traj.seed.nunique()
-        line, = ax.plot(q, mean, lw=1.6, label=f"{m.iloc[0].selector} ({seeds} seed{'s' if seeds > 1 else ''})")
+        name = _row_header(d, m)["selector"]
+        line, = ax.plot(q, mean, lw=1.6, label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")
         ax.fill_between(q, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
         low_at_10.append(float(lo[min(9, len(lo) - 1)]))
         run = _run_json(d)
