@@ -121,7 +121,7 @@ def plot_search(run_dirs: list[Path], path: Path) -> Path:
         _, m = _read(d)
         q, mean, lo, hi = search_curve(traj)
         seeds = traj.seed.nunique()
-        name = _row_header(d, m)["selector"]
+        name = display_name(_row_header(d, m))
         line, = ax.plot(q, mean, lw=1.6, label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")
         ax.fill_between(q, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
         low_at_10.append(float(lo[min(9, len(lo) - 1)]))
@@ -205,11 +205,17 @@ def _run_extras(run_dir: Path) -> dict:
 
 def _row_header(run_dir: Path, m: pd.DataFrame) -> dict:
     r = m.iloc[0]
-    preset = (_run_json(run_dir).get("hparams") or {}).get("preset")
-    # runs of one selector with different presets (rea naslib / nb201) must be told apart
-    name = f"{r.selector} ({preset})" if preset else r.selector
+    # runs of one selector with different presets (rea naslib / nb201) are told apart by it
+    preset = (_run_json(run_dir).get("hparams") or {}).get("preset") or ""
     return {"run": str(run_dir), "bench": r.bench, "dataset": r.dataset, "acc_metric": r.acc_metric,
-            "fidelity": int(r.fidelity), "selector": name}
+            "fidelity": int(r.fidelity), "selector": r.selector, "preset": preset}
+
+
+def display_name(row) -> str:
+    """A summary row's selector as tables and legends show it: with its preset, if it has one."""
+    get = row.get if isinstance(row, dict) else lambda k, d=None: getattr(row, k, d)
+    preset = get("preset", "")
+    return f"{get('selector')} ({preset})" if isinstance(preset, str) and preset else get("selector")
 
 
 def summarize_common(run_dirs: list[str | Path], *, n_boot: int = 1000) -> pd.DataFrame:
@@ -302,7 +308,7 @@ def _markdown(table: pd.DataFrame) -> str:
         if r.spearman != r.spearman and r.top10_acc != r.top10_acc:
             continue   # a search method ranks nothing
         trained = "" if np.isnan(r.supernet_seconds) else f"{r.supernet_seconds:.0f} ({r.supernet_images_per_s:.0f})"
-        md.append(f"| {r.selector} | {r.bench} | {r.dataset} | {r.acc_metric} | {r.fidelity} | {r.n_archs} | "
+        md.append(f"| {display_name(r)} | {r.bench} | {r.dataset} | {r.acc_metric} | {r.fidelity} | {r.n_archs} | "
                   f"{getattr(r, 'labels', 0)} | {r.seeds} | {r.spearman:.3f} | {r.spearman_ci} | {r.kendall:.3f} | "
                   f"{r.top10_acc:.2f} | {r.regret:.2f} | {_fmt(r.derived_acc, '.2f')} | {trained} |")
     qs = [c for c in table.columns if c.startswith("best_test_at_q") and not c.endswith("_ci")]
@@ -317,7 +323,7 @@ def _markdown(table: pd.DataFrame) -> str:
             if r.get(qs[0]) != r.get(qs[0]):
                 continue
             cells = " | ".join(f"{_fmt(r.get(c), '.2f')} {r.get(c + '_ci', '')}".strip() for c in qs)
-            md.append(f"| {r['selector']} | {r['bench']} | {r['dataset']} | {r['acc_metric']} | {r['seeds']} | "
+            md.append(f"| {display_name(r)} | {r['bench']} | {r['dataset']} | {r['acc_metric']} | {r['seeds']} | "
                       f"{r.get('labels', 0)} | {cells} | {_fmt(r.get('queries_to_optimum_median'), 'g')} | "
                       f"{_fmt(r.get('optimum_reached'), '.0%')} |")
     return "\n".join(md) + "\n"

@@ -177,7 +177,7 @@ def test_rea_run_writes_the_search_view_and_repeats_to_the_seed(tmp_path, capsys
     assert "best_test_at_q200" not in names and "spearman" not in names   # over budget / ranks nothing
     assert (a / "search.png").stat().st_size > 1000 and pd.read_csv(a / "scores.csv").empty
     assert main(["report", str(a), "--out", str(tmp_path / "rep")]) == 0
-    assert "| rea | nb201 | cifar10 | test | 2 | 0 |" in capsys.readouterr().out
+    assert "| rea (naslib) | nb201 | cifar10 | test | 2 | 0 |" in capsys.readouterr().out
     assert (tmp_path / "rep" / "search_curves.png").is_file()
 
 
