@@ -60,28 +60,33 @@ class NB201(Benchmark):
             self.params_m = dict(zip(*self._official_params(table)))
             return
         self.unavailable: dict[str, str] = {}   # bundle file -> why it was not read (its columns are absent)
-        for rel, cols in _BUNDLE.items():
+        errors: list[Exception] = []
+
+        def read(rel: str) -> pd.DataFrame | None:
+            """One bad or missing file costs only its own columns."""
             try:
-                df = self._read(rel, data_dir)
+                return self._read(rel, data_dir)
             except (ChecksumError, DataNotFoundError) as e:
                 self.unavailable[rel] = str(e)
-                self._first_error = getattr(self, "_first_error", e)
+                errors.append(e)
+                return None
+
+        for rel, cols in _BUNDLE.items():
+            df = read(rel)
+            if df is None:
                 continue
             for key, col in cols.items():
                 self._add(key, df.arch.tolist(), df[col].tolist(), rel)
             if "params_m" in df:
                 self.params_m = dict(zip(df.arch, df.params_m))
-        try:
-            df = self._read("nb201/naslib_subset_200ep_valid.csv", data_dir)
-        except (ChecksumError, DataNotFoundError) as e:
-            self.unavailable["nb201/naslib_subset_200ep_valid.csv"] = str(e)
-            self._first_error = getattr(self, "_first_error", e)
-        else:
+        naslib = "nb201/naslib_subset_200ep_valid.csv"
+        df = read(naslib)
+        if df is not None:
             for ds, key in _NASLIB.items():
                 sub = df[df.dataset == ds]
-                self._add(key, sub.arch.tolist(), sub.valid_acc.tolist(), "nb201/naslib_subset_200ep_valid.csv")
+                self._add(key, sub.arch.tolist(), sub.valid_acc.tolist(), naslib)
         if not self._columns:   # nothing readable at all: the first file's own error says how to get the data
-            raise self._first_error
+            raise errors[0]
         order = space._index_map()
         for key, col in self._columns.items():  # keep official index order in every column
             self._columns[key] = dict(sorted(col.items(), key=lambda kv: order[kv[0]]))
