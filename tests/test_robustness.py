@@ -39,10 +39,7 @@ def test_two_processes_resuming_one_folder(tmp_path):
     """Both resume an interrupted run at once: one continues, the other is refused, no row twice."""
     out = tmp_path / "r"
     args = [*SLOW, "--sample", "60", "--out", str(out), "--no-plots", "--n-boot", "0"]
-    first = subprocess.Popen([sys.executable, "-m", "benchsuite", "run", *args], stderr=subprocess.PIPE, text=True)
-    _wait_for_rows(out, 1, first)
-    first.send_signal(signal.SIGINT)
-    assert first.wait(timeout=120) == 130
+    assert _stop_after_first_rows(args, out, signal.SIGINT) == 130
     procs = [subprocess.Popen([sys.executable, "-m", "benchsuite", "run", *args, "--resume"],
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     codes = sorted(p.wait(timeout=600) for p in procs)
@@ -52,6 +49,14 @@ def test_two_processes_resuming_one_folder(tmp_path):
     assert len(scores) == 60 and not scores.duplicated(["arch", "seed"]).any()
     m = pd.read_csv(out / "metrics.csv")
     assert set(m.n_archs) == {60}
+
+
+def _stop_after_first_rows(args, out, sig) -> int:
+    """Start a run in a subprocess, send ``sig`` once scores.csv has a row; its exit code."""
+    proc = subprocess.Popen([sys.executable, "-m", "benchsuite", "run", *args], stderr=subprocess.PIPE, text=True)
+    _wait_for_rows(out, 1, proc)
+    proc.send_signal(sig)
+    return proc.wait(timeout=120)
 
 
 def _wait_for_rows(out, n, proc, timeout=120):
@@ -71,10 +76,7 @@ def _wait_for_rows(out, n, proc, timeout=120):
 def test_sigterm_then_resume_keeps_an_honest_run_json(tmp_path):
     out = tmp_path / "r"
     args = [*SLOW, "--sample", "40", "--out", str(out), "--no-plots", "--n-boot", "0"]
-    proc = subprocess.Popen([sys.executable, "-m", "benchsuite", "run", *args], stderr=subprocess.PIPE, text=True)
-    _wait_for_rows(out, 1, proc)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=120) == 130
+    assert _stop_after_first_rows(args, out, signal.SIGTERM) == 130
     run = json.loads((out / "run.json").read_text())
     rows = len(pd.read_csv(out / "scores.csv"))
     assert run["status"] == "interrupted" and run["seeds"]["0"]["n_scored"] == rows < 40
