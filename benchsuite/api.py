@@ -8,7 +8,6 @@ disk; with ``out=`` the folder is a normal run folder (``benchsuite report`` rea
 """
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -129,10 +128,12 @@ def evaluate(selector: str | Selector | Callable, *, bench: str = "nb201", datas
 
 
 def _read(folder: Path, *, keep: bool) -> Result:
+    from .run_folder import read_run_json, read_scores
+
     m = pd.read_csv(folder / "metrics.csv", dtype={"seed": str})
-    s = pd.read_csv(folder / "scores.csv", dtype={"arch": str})
+    s = read_scores(folder / "scores.csv")
     traj = pd.read_csv(folder / "trajectory.csv", dtype={"arch": str}) if (folder / "trajectory.csv").is_file() \
         else None
-    run = json.loads((folder / "run.json").read_text())
+    run = read_run_json(folder / "run.json")
     summary = m[m.seed == "all"].set_index("metric").value.to_dict()
     return Result(m, s, run, traj, folder if keep else None, summary)
