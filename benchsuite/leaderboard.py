@@ -112,7 +112,7 @@ def leaderboard_markdown(table: pd.DataFrame, title: str) -> str:
         if len(searched):
             key = "best_test_at_q100" if "best_test_at_q100" in searched else qs[0]
             searched = searched.sort_values(key, ascending=False)
-            md += [f"## Search: {bench} {dataset}, test accuracy of the best cell found by validation accuracy", "",
+            md += [f"## Search: {bench} {dataset}, {acc} accuracy of the best cell found by validation accuracy", "",
                    "| # | row | selector | seeds | labels | " + " | ".join(f"q={c[14:]}" for c in qs)
                    + " | queries to optimum (median) | reached | published q=100 |",
                    "|---|---|---|---|---|" + "---|" * (len(qs) + 3)]

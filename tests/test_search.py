@@ -181,6 +181,26 @@ def test_rea_run_writes_the_search_view_and_repeats_to_the_seed(tmp_path, capsys
     assert (tmp_path / "rep" / "search_curves.png").is_file()
 
 
+def test_search_views_name_the_column_they_report(tmp_path):
+    """NB-101's bundle reports validation accuracy: the leaderboard heading and the curve's axis say
+    so rather than calling it test accuracy."""
+    (tmp_path / "s.toml").write_text('[suite]\nname = "n101"\n[[row]]\nname = "rs"\nbench = "nb101"\n'
+                                     'dataset = "cifar10"\nselector = "random-search"\nqueries = 20\nseeds = [0]\n')
+    assert main(["suite", "run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "suite")]) == 0
+    assert main(["report", str(tmp_path / "suite"), "--out", str(tmp_path / "lb")]) == 0
+    md = (tmp_path / "lb" / "leaderboard.md").read_text()
+    assert "## Search: nb101 cifar10, valid accuracy of the best cell found" in md and "test accuracy" not in md
+    import matplotlib.pyplot as plt
+
+    from benchsuite.report import plot_search
+    seen = []
+    orig = plt.Axes.set_ylabel
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plt.Axes, "set_ylabel", lambda ax, label, *a, **k: seen.append(label) or orig(ax, label, *a, **k))
+        plot_search([tmp_path / "suite" / "rs"], tmp_path / "curve.png")
+    assert seen == ["valid accuracy of best cell found (%)"]
+
+
 @pytest.mark.parametrize("args, expect", [
     (["--selector", "params", "--labels", "5"], "takes no labelled cells; these do: ctnas, eproxy-dps, nao, tnao"),
     (["--selector", "params", "--queries", "5"], "--queries applies to search methods"),
