@@ -2,6 +2,7 @@
 conventions; cache hits; isomorphism dedup."""
 import copy
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -98,17 +99,33 @@ def ref_jacov(net, x, y):
     return float(-np.sum(np.log(v.real + k) + 1.0 / (v.real + k)))
 
 
-def ref_naswot(net, x, y):
+def ref_naswot(net, x, y, visited=None):
+    """BayesWatch score_networks.py: a ReLU counts only once a backward pass has reached it
+    (get_batch_jacobian's y.backward), and K is summed on a second forward of the same batch."""
     K = np.zeros((x.shape[0], x.shape[0]))
 
-    def hook(mod, inp, out):
+    def forward_hook(mod, inp, out):
+        if not getattr(mod, "visited_backwards", False):
+            return
         c = (inp[0].reshape(inp[0].size(0), -1) > 0).float()
         K[:] += (c @ c.t()).numpy() + ((1.0 - c) @ (1.0 - c.t())).numpy()
 
-    for m in net.modules():
-        if isinstance(m, nn.ReLU):
-            m.register_forward_hook(hook)
-    net(x)
+    def backward_hook(mod, grad_in, grad_out):
+        mod.visited_backwards = True
+
+    relus = [m for m in net.modules() if isinstance(m, nn.ReLU)]
+    for m in relus:
+        m.register_forward_hook(forward_hook)
+        m.register_backward_hook(backward_hook)   # the reference's (deprecated) module hook
+    net.zero_grad()
+    xg = x.clone().requires_grad_(True)
+    with warnings.catch_warnings():   # torch warns that non-full backward hooks are deprecated
+        warnings.simplefilter("ignore", FutureWarning)
+        out = net(xg)
+        out.backward(torch.ones_like(out))
+        net(x.clone())
+    if visited is not None:
+        visited += [getattr(m, "visited_backwards", False) for m in relus]
     return float(np.linalg.slogdet(K)[1])
 
 
@@ -156,6 +173,21 @@ def test_shared_passes_equal_reference_computations(batch, style):
         assert ours[name] == pytest.approx(ref, rel=2e-4, abs=1e-9), name
     alone = {p: compute(lambda bn: _small(ARCH, bn, style), x, y, [p], seed=0)[p] for p in PROXIES}
     assert alone == pytest.approx(ours, rel=1e-6)
+
+
+def test_naswot_counts_the_relus_the_reference_counts_dead_branches_included(batch):
+    """NB-201's `none` is x.mul(0.) in the reference network (xautodl/BayesWatch Zero), so the
+    backward pass reaches every ReLU, also on a branch whose only way out is `none`: the
+    reference counts them, and so do we (issue 13's item 3 read them as excluded)."""
+    x, y = batch
+    dead = "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|none~0|none~1|nor_conv_1x1~2|"  # node 1 leads nowhere
+    for arch in (ARCH, dead):
+        ours = compute(lambda bn, a=arch: _small(a, bn), x, y, ["naswot"], seed=0)["naswot"]
+        torch.manual_seed(0)
+        visited = []
+        ref = ref_naswot(_small(arch).train(), x, y, visited)
+        assert visited and all(visited), arch
+        assert ours == pytest.approx(ref, rel=1e-6), arch
 
 
 def test_cell_conv_bias_reaches_fisher_only(batch):
