@@ -98,7 +98,8 @@ def evaluate(selector: str | Selector | Callable, *, bench: str = "nb201", datas
              fidelity: int | None = None, acc: str | None = None, sample: int | None = None,
              seeds: Sequence[int] | int = (0,), labels: int | None = None, queries: int | None = None,
              hp: dict[str, Any] | None = None, metrics: Sequence[str] | None = None, n_boot: int = 1000,
-             device: str = "auto", out: str | Path | None = None, data_dir: str | None = None) -> Result:
+             device: str = "auto", out: str | Path | None = None, data_dir: str | None = None,
+             official: str | None = None) -> Result:
     """Run ``selector`` as ``benchsuite run`` would and return its tables.
 
     ``selector``: a registered name (``"synflow"``; ``hp`` sets its hyperparameters), a
@@ -116,7 +117,7 @@ def evaluate(selector: str | Selector | Callable, *, bench: str = "nb201", datas
     common = dict(bench=bench, dataset=dataset, selector=name, fidelity=fidelity, acc=acc, sample=sample,
                   seeds=seeds, labels=labels, queries=queries, hparams=dict(hp or {}),
                   metrics=tuple(metrics) if metrics else None, n_boot=n_boot, device=device, data_dir=data_dir,
-                  plots=False)
+                  official=official, plots=False)
     from .runner import run
 
     if out is not None:

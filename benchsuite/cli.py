@@ -19,7 +19,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", dest="data_dir", help="data folder (default: $BENCHSUITE_DATA, then the cache)")
-    p.add_argument("--nb201-pth", help="official NAS-Bench-201-v1_0/1_1 .pth to read accuracies from")
+    p.add_argument("--official", "--nb201-pth", dest="official", metavar="PATH",
+                   help="read accuracies from an official file instead: NB-201 .pth or NATS-Bench topology folder "
+                        "(--bench nb201), nasbench_only108.tfrecord (--bench nb101)")
 
 
 class _Help(argparse.HelpFormatter):
@@ -107,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="recompute every run's metrics on the (arch, seed) pairs all runs share")
 
     d = sub.add_parser("data", help="where the data is; verify checksums; fetch missing files")
-    d.add_argument("--data", dest="data_dir")
+    _add_data_args(d)
     d.add_argument("--fetch", action="store_true", help="download missing files into the cache")
     d.add_argument("--url", help="mirror of the data bundle (default: $BENCHSUITE_DATA_URL)")
     d.add_argument("--fetch-cifar", choices=("cifar10", "cifar100"),
@@ -127,7 +129,7 @@ def cmd_run(a) -> int:
         labels=a.labels, queries=a.queries,
         seeds=parse_seeds(a.seeds), device=a.device, out=a.out, resume=a.resume, hparams=parse_hparams(a.hp),
         metrics=tuple(m.strip() for m in a.metrics.split(",")) if a.metrics else None,
-        data_dir=a.data_dir, nb201_pth=a.nb201_pth, n_boot=a.n_boot, plots=not a.no_plots,
+        data_dir=a.data_dir, official=a.official, n_boot=a.n_boot, plots=not a.no_plots,
     )
     if cfg.n_boot == 0:
         print("benchsuite: note: --n-boot 0: metrics.csv will have no bootstrap CIs for rho and tau", file=sys.stderr)
@@ -174,6 +176,19 @@ def cmd_train_supernet(a) -> int:
     return 0
 
 
+def _official_fits(bench: str, path: str) -> bool:
+    """Whether an official file is one of ``bench``'s formats (a missing path still errors in the reader)."""
+    from .benchmarks import official
+
+    try:
+        official.kind_of(bench, Path(path))
+    except ConfigError:
+        return False
+    except BenchsuiteError:
+        return True
+    return True
+
+
 def cmd_list(a) -> int:
     from .benchmarks.registry import BENCHMARKS
     from .metrics import METRICS
@@ -182,8 +197,8 @@ def cmd_list(a) -> int:
     print("benchmarks (dataset, fidelity in epochs, accuracy column: architectures covered):")
     for name in BENCHMARKS.names():
         kwargs = {"data_dir": a.data_dir}
-        if name == "nb201" and a.nb201_pth:
-            kwargs["official_path"] = a.nb201_pth
+        if a.official and _official_fits(name, a.official):
+            kwargs["official_path"] = a.official
         try:
             bench = BENCHMARKS.create(name, **kwargs)
         except BenchsuiteError as e:
@@ -242,6 +257,26 @@ def cmd_baseline(a) -> int:
     return 0
 
 
+def _print_official(path: str | None, data_dir: str | None) -> None:
+    """The official files accepted instead of the tables, and what one given with --official holds."""
+    from .benchmarks import official
+    from .benchmarks.registry import BENCHMARKS
+
+    print("official files, read instead of the tables with --official PATH:")
+    for bench, formats in official.FORMATS.items():
+        for name, provides in formats:
+            print(f"  {bench}: {name}\n  {'':<7}provides: {provides}")
+    if path:
+        fits = [name for name in BENCHMARKS.names() if _official_fits(name, path)]
+        if not fits:
+            raise ConfigError(f"{path} is none of the official formats above")
+        for name in fits:
+            bench = BENCHMARKS.create(name, data_dir=data_dir, official_path=path)
+            print(f"{path} ({name}) provides:")
+            for c in bench.coverage():
+                print(f"    {c.dataset:<14} {c.fidelity:>4} ep  {c.metric:<5} {c.n_archs:>6}")
+
+
 def cmd_data(a) -> int:
     import os
 
@@ -262,9 +297,14 @@ def cmd_data(a) -> int:
     print(f"looking in: {', '.join(str(d) for d in sources.search_dirs(a.data_dir))}")
     for r in rows:
         print(f"  {r['status']:<18} {r['file']:<38} {r['path'] or '-'}")
+        print(f"  {'':<18} provides: {r['what']}")
+    _print_official(a.official, a.data_dir)
     bad = [r for r in rows if r["status"] not in ("ok", "embedded")]
     if bad:
         print(f"{len(bad)} of {len(rows)} files missing or failing their checksum; to get them, {sources.HOW_TO_GET}")
+        if all(r["file"].startswith("images/") and r["status"] == "missing" for r in bad):
+            print("(without the image subsets, selectors that need images download the official CIFAR archive on "
+                  "first use; `benchsuite data --fetch-cifar cifar10` does it now)")
         return 1
     print(f"all {len(rows)} files present and verified"
           + (" (accuracy tables from the package's embedded copies)" if any(r["status"] == "embedded" for r in rows)

@@ -27,7 +27,7 @@ class RunConfig:
     resume: bool = False
     hparams: dict[str, Any] = field(default_factory=dict)
     data_dir: str | None = None
-    nb201_pth: str | None = None
+    official: str | None = None      # an official file: NB-201 .pth, NATS-Bench folder, NB-101 tfrecord
     chunk: int | None = None          # archs per score() call and flush of scores.csv; None: the selector's own
     shard: tuple[int, int] | None = None  # (i, K): score only positions i, i+K, ... of each seed's cells (suites)
     n_boot: int = 1000                # bootstrap resamples for the rho/tau CIs
@@ -68,7 +68,7 @@ class RunConfig:
 
     # Fields that must agree for --resume to continue a run rather than mix two runs.
     IDENTITY = ("bench", "dataset", "selector", "fidelity", "acc", "sample", "labels", "queries", "hparams",
-                "nb201_pth", "shard")
+                "official", "shard")
 
 
 # Query budget of a search method per seed when --queries is not given: the largest budget the

@@ -83,7 +83,8 @@ def row_identity(run_dir: Path) -> dict[str, str]:
     args = run["args"]
     from .config import RunConfig
 
-    settings = {k: args.get(k) for k in (*RunConfig.IDENTITY, "seeds", "metrics", "n_boot")}
+    # Unset settings are left out, so that a setting added later (unset in old runs) keeps old hashes.
+    settings = {k: args[k] for k in (*RunConfig.IDENTITY, "seeds", "metrics", "n_boot") if args.get(k) is not None}
     return {"cells_sha256": _sha("\n".join(cells)),
             "data_sha256": _sha(json.dumps(run["data"]["checksums"], sort_keys=True)),
             "settings_sha256": _sha(json.dumps(settings, sort_keys=True)),

@@ -68,10 +68,10 @@ def _selector_params(cls: type) -> dict[str, inspect.Parameter]:
 def build_benchmark(cfg: RunConfig):
     cls = BENCHMARKS.get(cfg.bench)
     kwargs: dict[str, Any] = {"data_dir": cfg.data_dir}
-    if cfg.nb201_pth:
-        if cfg.bench != "nb201":
-            raise ConfigError("--nb201-pth applies to --bench nb201 only")
-        kwargs["official_path"] = cfg.nb201_pth
+    if cfg.official:
+        if "official_path" not in _selector_params(cls):
+            raise ConfigError(f"--official applies to nb201 and nb101, not {cfg.bench}")
+        kwargs["official_path"] = cfg.official
     return cls(**kwargs)
 
 

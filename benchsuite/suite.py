@@ -39,7 +39,7 @@ from .config import RunConfig, parse_seeds
 from .errors import BenchsuiteError, ConfigError
 
 ROW_KEYS = ("name", "bench", "dataset", "fidelity", "acc", "selector", "hp", "sample", "seeds", "labels", "queries",
-            "metrics", "n_boot", "device", "shards")
+            "metrics", "n_boot", "device", "shards", "official")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def _row_config(spec: dict[str, Any], where: str) -> Row:
     seeds = parse_seeds(seeds) if isinstance(seeds, str) else tuple(int(s) for s in seeds)
     metrics = spec.get("metrics")
     kwargs = {k: spec[k] for k in ("bench", "dataset", "fidelity", "acc", "sample", "labels", "queries", "n_boot",
-                                   "device") if k in spec}
+                                   "device", "official") if k in spec}
     try:
         cfg = RunConfig(selector=str(spec["selector"]), seeds=seeds, hparams=dict(spec.get("hp", {})),
                         metrics=tuple(metrics) if metrics else None, **kwargs)

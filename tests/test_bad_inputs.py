@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchsuite.benchmarks.nb201 import NB201
-from benchsuite.benchmarks.nb201_official import load_official_table
+from benchsuite.benchmarks.official import nb201_pth
 from benchsuite.cli import main
 from benchsuite.errors import ArchError, BenchsuiteError, CoverageError
 from benchsuite.spaces import nb101, nb201
@@ -55,7 +55,7 @@ def test_garbage_official_file_is_one_line(tmp_path, capsys):
     pth = tmp_path / "NAS-Bench-201-v1_1.pth"
     pth.write_bytes(os.urandom(4096))
     with pytest.raises(BenchsuiteError) as info:
-        load_official_table(pth)
+        nb201_pth.read_table(pth)
     assert "\n" not in str(info.value) and "weights_only=False" not in str(info.value)
     assert main(["run", "--selector", "params", "--sample", "10", "--nb201-pth", str(pth),
                  "--out", str(tmp_path / "r")]) == 2

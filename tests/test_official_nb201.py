@@ -1,33 +1,11 @@
 """The official NAS-Bench-201 .pth path, exercised with a small file built in the official format."""
 import pytest
 import torch
-from nas_201_api import ArchResults, ResultsCount
+from nb201_results import arch_results
 
 from benchsuite.benchmarks.nb201 import NB201
 from benchsuite.errors import BenchsuiteError
 from benchsuite.spaces import nb201 as space
-
-
-def _trial(name, seed, epochs, evals):
-    r = ResultsCount(name, None, {e: 50.0 for e in range(epochs)}, {e: 1.0 for e in range(epochs)},
-                     params=0.1, flop=10.0, arch_config={"arch_str": "x"}, seed=seed, epochs=epochs, latency=None)
-    accs, losses, times = {}, {}, {}
-    for setname, acc in evals.items():
-        for e in range(epochs):
-            key = f"{setname}@{e}"
-            accs[key], losses[key], times[key] = acc if e == epochs - 1 else 10.0, 1.0, 0.1
-    r.update_eval(accs, losses, times)
-    return r
-
-
-def _arch_results(index, epochs, base):
-    ar = ArchResults(index, space.all_archs()[index])
-    for seed, jitter in ((777, 0.0), (888, 1.0)):  # two trials: the table holds their mean
-        ar.update("cifar10", seed, _trial("cifar10", seed, epochs, {"ori-test": base + jitter}))
-        ar.update("cifar10-valid", seed, _trial("cifar10-valid", seed, epochs,
-                                                {"x-valid": base - 1 + jitter, "ori-test": base - 2 + jitter}))
-        ar.update("cifar100", seed, _trial("cifar100", seed, epochs, {"x-valid": base - 20, "x-test": base - 21}))
-    return ar.state_dict()
 
 
 @pytest.fixture
@@ -35,7 +13,7 @@ def official_file(tmp_path):
     indexes = [0, 1, 5]
     raw = {
         "meta_archs": space.all_archs(),
-        "arch2infos": {i: {"less": _arch_results(i, 12, 60.0 + i), "full": _arch_results(i, 200, 90.0 + i)}
+        "arch2infos": {i: {"less": arch_results(i, 12, 60.0 + i), "full": arch_results(i, 200, 90.0 + i)}
                        for i in indexes},
         "evaluated_indexes": indexes,
     }

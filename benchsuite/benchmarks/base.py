@@ -91,6 +91,21 @@ class Benchmark(abc.ABC):
     def source(self, dataset: str, fidelity: int | None = None, metric: str | None = None) -> str:
         return self._sources[self.resolve(dataset, fidelity, metric)]
 
+    def _add_official(self, bench: str, path: str) -> None:
+        """Every column of an official file (``benchmarks.official``), and its params."""
+        import os
+
+        from . import official
+
+        table, digest = official.load(bench, path)
+        name = os.path.basename(os.path.normpath(path))
+        self.checksums[name] = digest
+        params = table[table.metric == "params_m"]
+        self.params_m = dict(zip(params.arch, params.value))
+        for (dataset, fidelity, metric), group in table[table.metric != "params_m"].groupby(
+                ["dataset", "fidelity", "metric"], sort=False):
+            self._add((dataset, int(fidelity), metric), group.arch.tolist(), group.value.tolist(), name)
+
     def _add(self, key: tuple[str, int, str], archs: Sequence[str], values: Sequence[float], source: str) -> None:
         col = self._columns.setdefault(key, {})
         for a, v in zip(archs, values):

@@ -1,4 +1,5 @@
-"""NAS-Bench-101 accuracy table (the 500-cell NASLib subset with 108-epoch validation accuracy)."""
+"""NAS-Bench-101 accuracy table: the 500-cell NASLib subset with 108-epoch validation accuracy, or the
+official tfrecord (all 423,624 cells, validation and test)."""
 from __future__ import annotations
 
 import json
@@ -22,8 +23,11 @@ class NB101(Benchmark):
     datasets = ("cifar10",)
     default_fidelity = 108
 
-    def __init__(self, *, data_dir: str | None = None):
+    def __init__(self, *, data_dir: str | None = None, official_path: str | None = None):
         super().__init__()
+        if official_path:   # nasbench_only108.tfrecord / nasbench_full.tfrecord
+            self._add_official("nb101", official_path)
+            return
         path = sources.locate(_FILE, data_dir)
         self.checksums[_FILE] = sources.FILES[_FILE].sha256
         df = pd.read_csv(path)

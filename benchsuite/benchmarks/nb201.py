@@ -1,4 +1,4 @@
-"""NAS-Bench-201 accuracy tables, from the bundle CSVs or from an official NAS-Bench-201 file."""
+"""NAS-Bench-201 accuracy tables, from the bundle CSVs or from an official file (NB-201 .pth, NATS-Bench)."""
 from __future__ import annotations
 
 import os
@@ -49,16 +49,15 @@ class NB201(Benchmark):
     def __init__(self, *, data_dir: str | None = None, official_path: str | None = None):
         super().__init__()
         official_path = official_path or os.environ.get("BENCHSUITE_NB201_PTH")
-        if official_path:
-            from .nb201_official import load_official_table
+        if official_path:   # an official .pth or NATS-Bench folder replaces the bundle's tables
+            self._add_official("nb201", official_path)
+        else:
+            self._add_bundle(data_dir)
+        order = space._index_map()
+        for key, col in self._columns.items():  # keep official index order in every column
+            self._columns[key] = dict(sorted(col.items(), key=lambda kv: order[kv[0]]))
 
-            table, digest = load_official_table(official_path)
-            self.checksums[os.path.basename(official_path)] = digest
-            for key, group in table.groupby(["dataset", "fidelity", "metric"], sort=False):
-                self._add((key[0], int(key[1]), key[2]), group.arch.tolist(), group.value.tolist(),
-                          os.path.basename(official_path))
-            self.params_m = dict(zip(*self._official_params(table)))
-            return
+    def _add_bundle(self, data_dir: str | None) -> None:
         self.unavailable: dict[str, str] = {}   # bundle file -> why it was not read (its columns are absent)
         errors: list[Exception] = []
 
@@ -87,14 +86,6 @@ class NB201(Benchmark):
                 self._add(key, sub.arch.tolist(), sub.valid_acc.tolist(), naslib)
         if not self._columns:   # nothing readable at all: the first file's own error says how to get the data
             raise errors[0]
-        order = space._index_map()
-        for key, col in self._columns.items():  # keep official index order in every column
-            self._columns[key] = dict(sorted(col.items(), key=lambda kv: order[kv[0]]))
-
-    @staticmethod
-    def _official_params(table: pd.DataFrame):
-        p = table[table.metric == "params_m"]
-        return p.arch.tolist(), p.value.tolist()
 
     def _read(self, rel: str, data_dir) -> pd.DataFrame:
         path = sources.locate(rel, data_dir)

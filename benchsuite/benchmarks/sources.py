@@ -57,7 +57,8 @@ FILES: dict[str, DataFile] = {f.relpath: f for f in (
 
 HOW_TO_GET = (
     "set BENCHSUITE_DATA to a folder holding the benchsuite data bundle, set BENCHSUITE_DATA_URL to a "
-    "mirror of it and run `benchsuite data --fetch`, or pass an official NAS-Bench-201 .pth with --nb201-pth"
+    "mirror of it and run `benchsuite data --fetch`, or pass an official NAS-Bench-201 .pth or NATS-Bench topology "
+    "folder with --official"
 )
 
 
