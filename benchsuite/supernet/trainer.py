@@ -243,7 +243,8 @@ def _run_epoch(net, data: SearchData, epoch: int, w_opt, a_opt, device, ddp_mode
             logits = forward(net, xw, path=path, model=ddp_model).float()
             loss = F.cross_entropy(logits, yw)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.model.parameters(), cfg.grad_clip)
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.model.parameters(), cfg.grad_clip)
         w_opt.step()
         if joint:
             _allreduce_grads(_arch_params(net))

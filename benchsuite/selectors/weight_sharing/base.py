@@ -26,6 +26,8 @@ _MEMO: dict[tuple[str, str], Any] = {}
 
 class SupernetSelector(Selector):
     train_mode: ClassVar[str] = ""
+    # Where this selector still differs from its reference; written into run.json's selector report.
+    deviations: ClassVar[tuple[str, ...]] = ()
     spaces = frozenset({"nb201"})
     needs = frozenset({"images", "supernet"})
     fast_hparams = {"preset": "smoke"}
@@ -105,14 +107,19 @@ class SupernetSelector(Selector):
             self._trained.append(net)
         return net
 
+    evolve_sizes: ClassVar[dict[str, tuple[int, int, int]]] = EVOLVE
+    mutation_ops: ClassVar[tuple[int, ...] | None] = None   # None: any op
+
     def evolve_derive(self, fitness, **record: Any) -> str:
-        """Derive a cell by SPOS's evolutionary search (sizes from the preset) on ``fitness``."""
+        """Derive a cell by evolutionary search (sizes from the preset) on ``fitness``."""
         from .evolution import evolve
 
-        pop, gens, parents = EVOLVE[self.preset]
-        cell, fit, n = evolve(fitness, seed=self.seed, population=pop, generations=gens, parents=parents)
+        pop, gens, parents = self.evolve_sizes[self.preset]
+        cell, fit, n = evolve(fitness, seed=self.seed, population=pop, generations=gens, parents=parents,
+                              mutation_ops=self.mutation_ops)
         self.derived = {"arch": cell, "fitness": fit, "evaluated": n, "search": "evolution",
-                        "population": pop, "generations": gens, **record}
+                        "population": pop, "generations": gens, "parents": parents,
+                        "mutation_ops": list(self.mutation_ops) if self.mutation_ops else "all", **record}
         return cell
 
     def train_all(self, ctx: Context) -> list:
@@ -120,7 +127,8 @@ class SupernetSelector(Selector):
         return [self.supernet(ctx)]
 
     def report(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"preset": self.preset, "supernets": [], "history": []}
+        out: dict[str, Any] = {"preset": self.preset, "deviations": list(self.deviations), "supernets": [],
+                               "history": []}
         for net in self._trained:
             out["supernets"].append({
                 "key": net.key, "mode": net.config.mode, "config": net.config.to_dict(),

@@ -24,7 +24,11 @@ from ..base import Context
 from ..registry import SELECTORS
 from .base import SupernetSelector
 
-PROJ_INTV = {"smoke": 1, "cpu": 1, "paper": 5}
+PROJ_INTV = {"smoke": 1, "cpu": 1, "paper": 5}   # paper: train_search.py --proj_intv default 5
+# Under `paper` DARTS-PT trains its own supernet as ruocwang/darts-pt nasbench201/train_search.py
+# does (argparse defaults: --epochs 100, --weight_decay 3e-4, --grad_clip 5, --batch_size 64; its
+# search_model.py builds SGD without Nesterov), not the 50-epoch `darts` one; cpu/smoke share darts'.
+PAPER_SUPERNET = {"epochs": 100, "wd": 3e-4, "nesterov": False}
 
 
 @SELECTORS.register("darts-pt")
@@ -33,12 +37,18 @@ class DartsPTSelector(SupernetSelector):
 
     name = "darts-pt"
     train_mode = "darts"
+    deviations = ("fine-tuning between projections starts fresh SGD/Adam optimisers at a constant lr/10; the "
+                  "reference continues the supernet's optimiser and the architect's state (issue 13 item 1, open)",)
 
     hparam_min = {"proj_intv": 0}   # 0: project without fine-tuning between edges
 
     def __init__(self, *, proj_intv: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.proj_intv = proj_intv
+
+    def train_overrides(self):
+        own = PAPER_SUPERNET if self.preset == "paper" else {}
+        return {**super().train_overrides(), **own, **({"epochs": self.epochs} if self.epochs else {})}
         self._drops: torch.Tensor | None = None
 
     def _masked_accuracy(self, net, batches, weights: torch.Tensor, edge: int, op: int) -> float:

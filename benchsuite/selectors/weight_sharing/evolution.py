@@ -3,7 +3,8 @@
 As in SPOS's reference: a random population; each generation keeps the top ``parents`` and refills
 the population half by mutation (each edge resampled with probability ``mutate_prob``) and half by
 uniform crossover of two parents; every cell is evaluated once (fitness is memoised). The derived
-cell is the fittest cell ever evaluated.
+cell is the fittest cell ever evaluated. RLNAS's reference mutates only to ops other than ``none``
+(``mutation_ops``).
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from ...supernet.model import NUM_EDGES, NUM_OPS, path_to_arch
 
 
 def evolve(fitness: Callable[[Sequence[str]], Sequence[float]], *, seed: int, population: int = 50,
-           generations: int = 20, parents: int = 10, mutate_prob: float = 0.1) -> tuple[str, float, int]:
+           generations: int = 20, parents: int = 10, mutate_prob: float = 0.1,
+           mutation_ops: Sequence[int] | None = None) -> tuple[str, float, int]:
     """(best cell, its fitness, number of cells evaluated)."""
     rng = np.random.default_rng([seed, 0xE70])
     seen: dict[str, float] = {}
@@ -41,7 +43,8 @@ def evolve(fitness: Callable[[Sequence[str]], Sequence[float]], *, seed: int, po
                 g = list(genes[rng.integers(len(genes))])
                 for e in range(NUM_EDGES):
                     if rng.random() < mutate_prob:
-                        g[e] = int(rng.integers(NUM_OPS))
+                        g[e] = int(rng.integers(NUM_OPS)) if mutation_ops is None else \
+                            int(mutation_ops[rng.integers(len(mutation_ops))])
             else:
                 a, b = rng.choice(len(genes), size=2, replace=False)
                 g = [genes[a][e] if rng.random() < 0.5 else genes[b][e] for e in range(NUM_EDGES)]

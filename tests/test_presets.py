@@ -1,0 +1,91 @@
+"""The `paper` presets pinned to their sources (issue 13, item 1), RLNAS's evolution rules, and the
+no-clipping path the single-path references use. No training beyond two smoke steps."""
+import pytest
+import torch
+
+from benchsuite import get_selector
+from benchsuite.selectors.weight_sharing.base import EVOLVE
+from benchsuite.selectors.weight_sharing.evolution import evolve
+from benchsuite.selectors.weight_sharing.spos import SPLIT_EPOCHS
+from benchsuite.supernet.config import preset_config
+
+# (mode, field values, source) — each value as the reference file states it.
+PAPER = [
+    ("darts", {"epochs": 50, "batch_size": 64, "wd": 5e-4, "grad_clip": 5.0, "nesterov": True, "lr": 0.025,
+               "lr_min": 0.001, "arch_lr": 3e-4, "arch_wd": 1e-3, "arch_beta1": 0.5},
+     "D-X-Y/AutoDL-Projects configs/nas-benchmark/algos/DARTS.config"),
+    ("spos", {"epochs": 600, "batch_size": 48, "wd": 1e-4, "grad_clip": 0.0, "nesterov": True, "lr": 0.025,
+              "lr_min": 0.001, "C": 16, "N": 5},
+     "aoiang/few-shot-NAS configs/nas-benchmark/algos/ONE-SHOT-SUPERNET.config"),
+    ("rlnas", {"epochs": 250, "batch_size": 64, "wd": 5e-4, "grad_clip": 0.0, "nesterov": True, "lr": 0.025,
+               "lr_min": 0.001, "C": 16, "N": 5},
+     "megvii-model/RLNAS nas_bench_201/configs/nas-benchmark/algos/SPOS.config"),
+]
+
+
+@pytest.mark.parametrize("mode, values, source", PAPER, ids=[p[0] for p in PAPER])
+def test_paper_preset_is_the_reference_setting(mode, values, source):
+    cfg = preset_config(mode, "paper")
+    assert {k: getattr(cfg, k) for k in values} == values, source
+
+
+def test_fewshot_and_darts_pt_paper_settings():
+    assert SPLIT_EPOCHS["paper"] == 300   # FEW-SHOT-SUPERNET.config epochs
+    pt = get_selector("darts-pt", preset="paper")
+    own = preset_config("darts", "paper", **pt.train_overrides())
+    assert (own.epochs, own.wd, own.nesterov, own.grad_clip, own.batch_size) == (100, 3e-4, False, 5.0, 64)
+    darts = preset_config("darts", "paper", **get_selector("darts", preset="paper").train_overrides())
+    assert own.key() != darts.key()   # its own supernet, not the 50-epoch darts checkpoint
+    cpu = get_selector("darts-pt", preset="cpu")
+    assert preset_config("darts", "cpu", **cpu.train_overrides()).key() == \
+        preset_config("darts", "cpu", **get_selector("darts", preset="cpu").train_overrides()).key()
+
+
+def test_cpu_presets_are_unchanged_scaled_down_versions():
+    assert [(preset_config(m, "cpu").epochs, preset_config(m, "cpu").C) for m in ("darts", "spos", "rlnas")] == \
+        [(30, 8), (100, 8), (100, 8)]
+    assert EVOLVE["paper"] == (50, 20, 10)   # SPOS's reference search (select 10, population 50)
+
+
+def test_rlnas_evolution_is_the_references_and_never_mutates_to_none():
+    sel = get_selector("rlnas", preset="paper")
+    assert sel.evolve_sizes["paper"] == (100, 20, 30) and sel.mutation_ops == (1, 2, 3, 4)
+    batches = []
+
+    def more_none_is_fitter(cells):   # pulls towards `none`: only mutation could add one
+        batches.append(list(cells))
+        return [c.count("none") for c in cells]
+
+    def nones_added(mutation_ops):
+        batches.clear()
+        evolve(more_none_is_fitter, seed=0, population=20, generations=3, parents=1, mutate_prob=0.5,
+               mutation_ops=mutation_ops)
+        best = max(c.count("none") for c in batches[0])
+        return max(c.count("none") for b in batches[1:] for c in b) - best
+
+    assert nones_added((1, 2, 3, 4)) <= 0    # one parent, children by mutation only: none never drawn
+    assert nones_added(None) > 0              # the shared SPOS rule does draw it
+
+
+def test_grad_clip_zero_never_clips(monkeypatch, data_dir):
+    from benchsuite.data.images import load_images
+    from benchsuite.supernet.data import SearchData
+    from benchsuite.supernet.trainer import train_supernet
+
+    def refuse(*a, **k):
+        raise AssertionError("clipped although grad_clip is 0")
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", refuse)
+    cfg = preset_config("rlnas", "smoke", image_source="test", grad_clip=0.0)
+    images = load_images("cifar10", data_dir=data_dir)
+    data = SearchData.from_images(images, num_classes=10, seed=0, limit=cfg.limit, random_labels=True)
+    net = train_supernet(cfg, data)
+    assert len(net.history) == cfg.epochs
+
+
+@pytest.mark.parametrize("name, has", [("darts", False), ("darts-pt", True), ("it", True), ("spos", True),
+                                       ("fewshot", True), ("rlnas", True)])
+def test_open_deviations_are_in_the_selector_report(name, has):
+    """What a selector still does differently from its reference goes into run.json's selector report."""
+    dev = get_selector(name, preset="smoke").report()["deviations"]
+    assert bool(dev) == has and all(isinstance(d, str) and d for d in dev)
