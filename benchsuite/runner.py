@@ -236,6 +236,8 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
     if searches:
         info["search"] = {"budget": budget, "optimum": float(bench.accuracy(pool, *key).max())}
     info["hparams"] = p.first.hparams()
+    if p.first.deviations:   # where the selector still differs from its reference (README says the same)
+        info["deviations"] = list(p.first.deviations)
     manifest.write_json(out / "run.json", info)
     try:
         for seed in cfg.seeds:

@@ -84,8 +84,19 @@ def test_grad_clip_zero_never_clips(monkeypatch, data_dir):
 
 
 @pytest.mark.parametrize("name, has", [("darts", False), ("darts-pt", True), ("it", True), ("spos", True),
-                                       ("fewshot", True), ("rlnas", True)])
-def test_open_deviations_are_in_the_selector_report(name, has):
-    """What a selector still does differently from its reference goes into run.json's selector report."""
-    dev = get_selector(name, preset="smoke").report()["deviations"]
+                                       ("fewshot", True), ("rlnas", True), ("zico", True), ("synflow", False)])
+def test_open_deviations_are_recorded_in_run_json(name, has, tmp_path):
+    """What a selector still does differently from its reference goes into run.json."""
+    dev = type(get_selector(name)).deviations
     assert bool(dev) == has and all(isinstance(d, str) and d for d in dev)
+
+
+def test_run_json_carries_the_deviations(tmp_path):
+    import json
+
+    from benchsuite.cli import main
+
+    assert main(["run", "--selector", "zico", "--sample", "2", "--hp", "C=4", "--hp", "N=1", "--hp", "batch_size=4",
+                 "--out", str(tmp_path / "r"), "--n-boot", "0", "--no-plots"]) == 0
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["deviations"] == list(type(get_selector("zico")).deviations)

@@ -48,6 +48,8 @@ class Selector(abc.ABC):
     score_chunk: ClassVar[int] = 32
     # Small settings under which the contract tests can run the selector in seconds.
     fast_hparams: ClassVar[dict[str, Any]] = {}
+    # Where the selector still differs from its reference code; run.json records them ("deviations").
+    deviations: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed

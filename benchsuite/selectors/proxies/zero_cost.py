@@ -136,9 +136,9 @@ class ZeroCostSelector(Selector):
                 "proxy_cache": {"hits": self.cache_stats[0], "misses": self.cache_stats[1]}}
 
 
-def _make(proxy: str, doc: str) -> type:
+def _make(proxy: str, doc: str, deviations: tuple[str, ...] = ()) -> type:
     cls = type(f"{proxy.title().replace('_', '')}Selector", (ZeroCostSelector,),
-               {"name": proxy, "proxy": proxy, "__doc__": doc, "__module__": __name__})
+               {"name": proxy, "proxy": proxy, "__doc__": doc, "__module__": __name__, "deviations": deviations})
     cls.__qualname__ = cls.__name__
     return SELECTORS.register(proxy)(cls)
 
@@ -150,4 +150,6 @@ FisherSelector = _make("fisher", "Fisher channel saliency (Turner et al. 2020), 
 GradNormSelector = _make("grad_norm", "Σ over layers of the L2 norm of the weight gradient.")
 JacovSelector = _make("jacov", "Jacobian covariance score (Mellor et al. 2021 v1).")
 NaswotSelector = _make("naswot", "NASWOT log|det K| of ReLU binary codes (Mellor et al. 2021).")
-ZicoSelector = _make("zico", "ZiCo Σ log Σ mean|g|/std(g) across two half-batches (Li et al. 2023).")
+ZicoSelector = _make("zico", "ZiCo Σ log Σ mean|g|/std(g) across two half-batches (Li et al. 2023).",
+                     ("the two gradient samples are the halves of one seeded batch; SLDGroup/ZiCo's getzico takes "
+                      "successive loader batches (issue 13 item 6, open)",))

@@ -26,8 +26,6 @@ _MEMO: dict[tuple[str, str], Any] = {}
 
 class SupernetSelector(Selector):
     train_mode: ClassVar[str] = ""
-    # Where this selector still differs from its reference; written into run.json's selector report.
-    deviations: ClassVar[tuple[str, ...]] = ()
     spaces = frozenset({"nb201"})
     needs = frozenset({"images", "supernet"})
     fast_hparams = {"preset": "smoke"}
@@ -127,8 +125,7 @@ class SupernetSelector(Selector):
         return [self.supernet(ctx)]
 
     def report(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"preset": self.preset, "deviations": list(self.deviations), "supernets": [],
-                               "history": []}
+        out: dict[str, Any] = {"preset": self.preset, "supernets": [], "history": []}
         for net in self._trained:
             out["supernets"].append({
                 "key": net.key, "mode": net.config.mode, "config": net.config.to_dict(),
