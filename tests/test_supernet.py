@@ -13,7 +13,7 @@ from benchsuite.spaces import nb201
 from benchsuite.supernet.config import preset_config
 from benchsuite.supernet.data import SearchData
 from benchsuite.supernet.model import Supernet, arch_to_path, argmax_arch, log_score, path_to_arch
-from benchsuite.supernet.trainer import _build, _unrolled_alpha_grad, sample_path, train_supernet
+from benchsuite.supernet.trainer import _build, _unrolled_alpha_grad, sample_cell_paths, sample_path, train_supernet
 
 pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
 
@@ -87,6 +87,35 @@ def test_sample_path_holds_the_fixed_edge():
     g = torch.Generator().manual_seed(0)
     paths = [sample_path(g, (2, 4)) for _ in range(50)]
     assert all(p[2] == 4 for p in paths) and len({tuple(p) for p in paths}) > 10
+
+
+def test_each_cell_draws_its_own_path_and_rlnas_never_an_all_none_node():
+    g = torch.Generator().manual_seed(0)
+    steps = [sample_cell_paths(g, 15, avoid_all_none=True) for _ in range(40)]
+    assert all(len(step) == 15 and len({tuple(p) for p in step}) > 10 for step in steps)   # cells differ
+    node_edges = ((0,), (1, 2), (3, 4, 5))   # incoming edges of nodes 1, 2, 3 in EDGES order
+    assert all(any(p[e] != 0 for e in edges) for step in steps for p in step for edges in node_edges)
+    plain = [p for _ in range(40) for p in sample_cell_paths(g, 15)]   # few-shot-NAS: no redraw
+    assert any(all(p[e] == 0 for e in edges) for p in plain for edges in node_edges)
+    fixed = sample_cell_paths(g, 15, fixed_edge=(0, 0), avoid_all_none=True)   # node 1 fixed to none
+    assert all(p[0] == 0 for p in fixed)
+
+
+def test_per_cell_paths_equal_the_shared_path_when_all_cells_agree():
+    torch.manual_seed(0)
+    net = Supernet(C=4, N=1)
+    x = torch.randn(2, 3, 32, 32)
+    path = arch_to_path(nb201.all_archs()[77])
+    torch.testing.assert_close(net(x, path=[list(path)] * 3), net(x, path=path))
+    with pytest.raises(ValueError, match="cell paths"):
+        net(x, path=[list(path)] * 2)
+
+
+def test_shared_sampling_is_a_named_option_with_its_own_checkpoint():
+    per_cell, shared = smoke("rlnas"), smoke("rlnas", path_sampling="shared")
+    assert per_cell.path_sampling == "per_cell" and per_cell.key() != shared.key()
+    with pytest.raises(ConfigError, match="path_sampling"):
+        smoke("spos", path_sampling="per_edge")
 
 
 def test_training_is_deterministic_and_checkpoints_are_reused(images, tmp_path):

@@ -24,8 +24,9 @@ from ..errors import ConfigError
 MODES = ("darts", "it", "spos", "rlnas")
 PRESETS = ("smoke", "cpu", "paper")
 # Bump a mode's version when training code changes what its configurations produce: its old
-# checkpoints are then unused. (it 2: transformer trained jointly with the weights, not bilevel.)
-TRAINER_VERSION = {"darts": 1, "it": 2, "spos": 1, "rlnas": 1}
+# checkpoints are then unused. (it 2: transformer trained jointly with the weights, not bilevel;
+# spos/rlnas 2: a path per cell per step, RLNAS redrawing all-`none` nodes.)
+TRAINER_VERSION = {"darts": 1, "it": 2, "spos": 2, "rlnas": 2}
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class TrainConfig:
     it_dim: int = 32
     it_heads: int = 2
     fixed_edge: tuple[int, int] | None = None  # few-shot sub-supernet: (edge, op) held fixed
+    path_sampling: str = "per_cell"   # single-path modes: a path per cell per step, or one "shared" by all
     init_from: str | None = None      # key of the checkpoint whose weights start this training
     amp: bool = False                 # bf16 autocast (CUDA by default; the CPU path is tested)
     channels_last: bool = False
@@ -65,6 +67,8 @@ class TrainConfig:
             raise ConfigError("supernet epochs, C and N must be >= 1 and batch_size >= 2")
         if self.second_order and self.mode != "darts":
             raise ConfigError("second_order applies to DARTS training only")
+        if self.path_sampling not in ("per_cell", "shared"):
+            raise ConfigError(f"path_sampling must be per_cell or shared, got {self.path_sampling!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

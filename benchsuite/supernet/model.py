@@ -120,14 +120,24 @@ class Supernet(nn.Module):
         self.classifier = nn.Linear(c, num_classes)
 
     def forward(self, x: torch.Tensor, *, weights: torch.Tensor | None = None,
-                path: Sequence[int] | None = None, indicator=None) -> torch.Tensor:
+                path: Sequence[int] | Sequence[Sequence[int]] | None = None, indicator=None) -> torch.Tensor:
+        """``path``: 6 op indices used by every cell (a cell's evaluation), or one such path per
+        search cell (single-path training samples each cell on its own)."""
         if sum(v is not None for v in (weights, path, indicator)) != 1:
             raise ValueError("give exactly one of weights, path or indicator")
+        per_cell = path is not None and isinstance(path[0], (list, tuple))
+        if per_cell and len(path) != 3 * self.N:
+            raise ValueError(f"{len(path)} cell paths for {3 * self.N} cells")
         # Which mixed ops have non-zero weight: read once per forward (one device sync, not 90).
         active = (weights.detach() != 0).cpu().tolist() if weights is not None else None
         h = self.stem(x)
+        cell = 0
         for layer, stage in zip(self.cells, self.stage_of):
-            h = layer(h) if stage < 0 else layer(h, weights, path, indicator, stage, active)
+            if stage < 0:
+                h = layer(h)
+                continue
+            h = layer(h, weights, path[cell] if per_cell else path, indicator, stage, active)
+            cell += 1
         return self.classifier(self.pool(self.lastact(h)).flatten(1))
 
 

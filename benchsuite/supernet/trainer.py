@@ -34,7 +34,9 @@ from ..progress import Progress
 from .config import TrainConfig
 from .data import SearchData
 from .indicator import IndicatorTransformer
-from .model import NUM_EDGES, NUM_OPS, Supernet
+from .model import NUM_EDGES, NUM_OPS, OPS, Supernet
+
+NONE = OPS.index("none")
 
 
 @dataclass
@@ -105,10 +107,36 @@ def _path_generator(cfg: TrainConfig, epoch: int) -> torch.Generator:
 
 
 def sample_path(g: torch.Generator, fixed_edge: tuple[int, int] | None = None) -> list[int]:
+    """One uniform op per edge (the `shared` mode: one path for every cell of the step)."""
     path = torch.randint(0, NUM_OPS, (NUM_EDGES,), generator=g).tolist()
     if fixed_edge is not None:
         path[fixed_edge[0]] = fixed_edge[1]
     return path
+
+
+def sample_cell_paths(g: torch.Generator, cells: int, fixed_edge: tuple[int, int] | None = None,
+                      avoid_all_none: bool = False) -> list[list[int]]:
+    """One path per cell, each drawn independently, as the references train: few-shot-NAS's
+    ``UniformRandomSupernet.forward`` draws a ``random_genotype()`` for every cell (rank_model.py);
+    RLNAS's ``SearchCell.forward_urs`` draws every node's incoming ops per cell and draws them again
+    while all are ``none`` (search_cells.py) — ``avoid_all_none``. A fixed edge (few-shot
+    sub-supernet) keeps its op in every cell and is never redrawn."""
+    paths = []
+    for _ in range(cells):
+        path: list[int] = []
+        for node in range(1, 4):
+            edges = range(len(path), len(path) + node)   # node's incoming edges, in EDGES order
+            while True:
+                ops = torch.randint(0, NUM_OPS, (node,), generator=g).tolist()
+                free = [i for i, e in enumerate(edges) if fixed_edge is None or e != fixed_edge[0]]
+                for i, e in enumerate(edges):
+                    if fixed_edge is not None and e == fixed_edge[0]:
+                        ops[i] = fixed_edge[1]
+                if not avoid_all_none or not free or any(op != NONE for op in ops):
+                    break
+            path += ops
+        paths.append(path)
+    return paths
 
 
 def checkpoint_dir(cfg: TrainConfig, root: str | os.PathLike | None = None) -> Path:
@@ -218,7 +246,12 @@ def _run_epoch(net, data: SearchData, epoch: int, w_opt, a_opt, device, ddp_mode
         for group in w_opt.param_groups:
             group["lr"] = lr
         xw = xw.contiguous(memory_format=fmt)
-        path = None if bilevel or joint else sample_path(g_path, cfg.fixed_edge)
+        if bilevel or joint:
+            path = None
+        elif cfg.path_sampling == "shared":
+            path = sample_path(g_path, cfg.fixed_edge)
+        else:
+            path = sample_cell_paths(g_path, 3 * cfg.N, cfg.fixed_edge, avoid_all_none=cfg.mode == "rlnas")
         if bilevel:
             try:
                 xa, ya = next(arch_iter)

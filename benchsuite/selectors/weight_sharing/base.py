@@ -137,5 +137,20 @@ class SupernetSelector(Selector):
         return out
 
 
+class SinglePathSelector(SupernetSelector):
+    """Supernets trained by uniform single-path sampling (spos, fewshot, rlnas). ``path_sampling``:
+    ``per_cell`` (default: every cell of a step draws its own path, as the references do) or
+    ``shared`` (one path for all cells of a step, this suite's earlier behaviour)."""
+
+    def __init__(self, *, path_sampling: str = "per_cell", **kwargs) -> None:
+        super().__init__(**kwargs)
+        if path_sampling not in ("per_cell", "shared"):
+            raise ConfigError(f"path_sampling must be per_cell or shared, got {path_sampling!r}")
+        self.path_sampling = path_sampling
+
+    def train_overrides(self) -> dict[str, Any]:
+        return {**super().train_overrides(), "path_sampling": self.path_sampling}
+
+
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)

@@ -20,7 +20,7 @@ import torch
 from ...spaces.nb201 import EDGES
 from ..base import Context
 from ..registry import SELECTORS
-from .base import EVOLVE, SupernetSelector
+from .base import EVOLVE, SinglePathSelector
 
 PATHS = ((0, 3), (0, 2, 3), (0, 1, 2, 3), (0, 1, 3))
 _EDGE_INDEX = {edge: k for k, edge in enumerate(EDGES)}
@@ -79,7 +79,7 @@ class AngleTable:
 
 
 @SELECTORS.register("rlnas")
-class RLNASSelector(SupernetSelector):
+class RLNASSelector(SinglePathSelector):
     """Angle between a cell's initial and trained weights in a random-label supernet."""
 
     name = "rlnas"
@@ -91,9 +91,7 @@ class RLNASSelector(SupernetSelector):
     evolve_sizes = {**EVOLVE, "paper": (100, 20, 30)}
     # Its mutation draws np.random.randint(1, op_num) (line 175): never `none` (op 0).
     mutation_ops = tuple(range(1, 5))
-    deviations = (("single-path training samples one path per step shared by all 15 cells; the references "
-                  "sample each cell (and node) independently (issue 13 item 2, open)"),
-                  "evolution carries the parents into the next population; the reference's population is "
+    deviations = ("evolution carries the parents into the next population; the reference's population is "
                   "50 mutations + 50 crossovers, with the top 30 kept across generations")
 
     def __init__(self, **kwargs) -> None:

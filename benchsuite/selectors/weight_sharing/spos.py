@@ -16,7 +16,7 @@ import numpy as np
 
 from ..base import Context
 from ..registry import SELECTORS
-from .base import SupernetSelector
+from .base import SinglePathSelector
 
 # Few-shot sub-supernet epochs per preset (each of the five).
 # paper: aoiang/few-shot-NAS Few-Shot_NasBench201/configs/nas-benchmark/algos/FEW-SHOT-SUPERNET.config
@@ -25,13 +25,11 @@ SPLIT_EPOCHS = {"smoke": 1, "cpu": 20, "paper": 300}
 
 
 @SELECTORS.register("spos")
-class SPOSSelector(SupernetSelector):
+class SPOSSelector(SinglePathSelector):
     """Validation accuracy of each cell with inherited one-shot supernet weights."""
 
     name = "spos"
     train_mode = "spos"
-    deviations = (("single-path training samples one path per step shared by all 15 cells; the references "
-                  "sample each cell (and node) independently (issue 13 item 2, open)"),)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
