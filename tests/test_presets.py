@@ -91,6 +91,11 @@ def test_open_deviations_are_recorded_in_run_json(name, has, tmp_path):
     assert bool(dev) == has and all(isinstance(d, str) and d for d in dev)
 
 
+def test_it_offers_both_readings():
+    assert get_selector("it").train_overrides()["it_train"] == "joint"
+    assert get_selector("it", train="bilevel").train_overrides()["it_train"] == "bilevel"
+
+
 def test_run_json_carries_the_deviations(tmp_path):
     import json
 

@@ -111,6 +111,30 @@ def test_per_cell_paths_equal_the_shared_path_when_all_cells_agree():
         net(x, path=[list(path)] * 2)
 
 
+def test_it_trains_jointly_by_default_and_bilevel_on_request(images, monkeypatch, tmp_path):
+    """IT-NAS's two readings: `joint` steps the transformer on the weight batch; `bilevel` on the
+    architecture half, as DARTS steps alpha. Each has its own checkpoint."""
+    splits = []
+    real = SearchData.batches
+
+    def spy(self, split, *a, **k):
+        splits.append(split)
+        return real(self, split, *a, **k)
+
+    monkeypatch.setattr(SearchData, "batches", spy)
+    seen = {}
+    for it_train in ("joint", "bilevel"):
+        splits.clear()
+        cfg = smoke("it", it_train=it_train)
+        net = train_supernet(cfg, data_for(images, cfg), root=tmp_path)
+        seen[it_train] = (set(splits), cfg.key(), [p.detach().clone() for p in net.indicator.parameters()])
+    assert seen["joint"][0] == {"weights"} and seen["bilevel"][0] == {"weights", "arch"}
+    assert seen["joint"][1] != seen["bilevel"][1]
+    assert any(not torch.equal(a, b) for a, b in zip(seen["joint"][2], seen["bilevel"][2]))
+    with pytest.raises(ConfigError, match="it_train"):
+        smoke("it", it_train="alternating")
+
+
 def test_shared_sampling_is_a_named_option_with_its_own_checkpoint():
     per_cell, shared = smoke("rlnas"), smoke("rlnas", path_sampling="shared")
     assert per_cell.path_sampling == "per_cell" and per_cell.key() != shared.key()

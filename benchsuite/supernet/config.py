@@ -56,6 +56,7 @@ class TrainConfig:
     it_heads: int = 2
     fixed_edge: tuple[int, int] | None = None  # few-shot sub-supernet: (edge, op) held fixed
     path_sampling: str = "per_cell"   # single-path modes: a path per cell per step, or one "shared" by all
+    it_train: str = "joint"           # IT-NAS's transformer: "joint" with the weights, or "bilevel" as DARTS
     init_from: str | None = None      # key of the checkpoint whose weights start this training
     amp: bool = False                 # bf16 autocast (CUDA by default; the CPU path is tested)
     channels_last: bool = False
@@ -67,6 +68,8 @@ class TrainConfig:
             raise ConfigError("supernet epochs, C and N must be >= 1 and batch_size >= 2")
         if self.second_order and self.mode != "darts":
             raise ConfigError("second_order applies to DARTS training only")
+        if self.it_train not in ("joint", "bilevel"):
+            raise ConfigError(f"it_train must be joint or bilevel, got {self.it_train!r}")
         if self.path_sampling not in ("per_cell", "shared"):
             raise ConfigError(f"path_sampling must be per_cell or shared, got {self.path_sampling!r}")
 

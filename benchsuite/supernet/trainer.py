@@ -2,12 +2,13 @@
 
 Modes: ``darts`` (bilevel: alpha on the architecture half, weights on the weight half; first order,
 or second order with DARTS's finite-difference unrolled gradient), ``it`` (IT-NAS's indicator
-transformer weighs the ops and is trained jointly with the weights on the same batches and loss:
-IT-NAS blames DARTS's collapse on the bilevel optimisation and trains its transformer with the
-supernet; a separate Adam, the architecture optimiser's settings), ``spos`` (uniform single-path sampling,
-one cell per step), ``rlnas`` (SPOS on fixed random labels, keeping the initial weights for the
-angle). Few-shot sub-supernets are ``spos`` runs with one edge held fixed (``fixed_edge``) that
-start from a trained one-shot checkpoint (``init_from``).
+transformer weighs the ops; by default trained jointly with the weights on the same batches and
+loss — IT-NAS blames DARTS's collapse on the bilevel optimisation, but its abstract does not say the
+transformer is trained jointly, so ``it_train="bilevel"`` trains it on the architecture half as
+DARTS trains alpha; a separate Adam, the architecture optimiser's settings), ``spos`` (uniform
+single-path sampling, a path per cell per step), ``rlnas`` (SPOS on fixed random labels, keeping
+the initial weights for the angle). Few-shot sub-supernets are ``spos`` runs with one edge held
+fixed (``fixed_edge``) that start from a trained one-shot checkpoint (``init_from``).
 
 A checkpoint is written after every epoch under ``<cache>/supernet/<config key>/``; training with
 a finished key just loads it, an interrupted one resumes from its last epoch. Every epoch's
@@ -231,8 +232,8 @@ def _run_epoch(net, data: SearchData, epoch: int, w_opt, a_opt, device, ddp_mode
     if cfg.steps_per_epoch:
         steps = min(steps, cfg.steps_per_epoch)
     g_path = _path_generator(cfg, epoch)
-    bilevel = cfg.mode == "darts"
-    joint = cfg.mode == "it"   # architecture parameters stepped on the weight batch
+    bilevel = cfg.mode == "darts" or (cfg.mode == "it" and cfg.it_train == "bilevel")
+    joint = cfg.mode == "it" and cfg.it_train == "joint"   # architecture parameters stepped on the weight batch
     arch_iter = data.batches("arch", cfg.batch_size, seed=cfg.seed, epoch=epoch, rank=rank, world=world) \
         if bilevel else None
     amp = torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext()
