@@ -45,11 +45,11 @@ class DartsPTSelector(SupernetSelector):
     def __init__(self, *, proj_intv: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.proj_intv = proj_intv
+        self._drops: torch.Tensor | None = None
 
     def train_overrides(self):
         own = PAPER_SUPERNET if self.preset == "paper" else {}
         return {**super().train_overrides(), **own, **({"epochs": self.epochs} if self.epochs else {})}
-        self._drops: torch.Tensor | None = None
 
     def _masked_accuracy(self, net, batches, weights: torch.Tensor, edge: int, op: int) -> float:
         from ...supernet.evaluate import accuracy
