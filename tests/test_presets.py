@@ -96,6 +96,7 @@ def test_it_offers_both_readings():
     assert get_selector("it", train="bilevel").train_overrides()["it_train"] == "bilevel"
 
 
+@pytest.mark.bundle   # zico needs CIFAR images
 def test_run_json_carries_the_deviations(tmp_path):
     import json
 
