@@ -130,6 +130,7 @@ def test_it_trains_jointly_by_default_and_bilevel_on_request(images, monkeypatch
         seen[it_train] = (set(splits), cfg.key(), [p.detach().clone() for p in net.indicator.parameters()])
     assert seen["joint"][0] == {"weights"} and seen["bilevel"][0] == {"weights", "arch"}
     assert seen["joint"][1] != seen["bilevel"][1]
+    assert smoke("spos").key() == smoke("spos", it_train="bilevel").key()   # only IT reads it
     assert any(not torch.equal(a, b) for a, b in zip(seen["joint"][2], seen["bilevel"][2]))
     with pytest.raises(ConfigError, match="it_train"):
         smoke("it", it_train="alternating")

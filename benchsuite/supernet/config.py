@@ -77,7 +77,10 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        blob = json.dumps({**self.to_dict(), "version": TRAINER_VERSION[self.mode]}, sort_keys=True)
+        fields = self.to_dict()
+        if self.mode != "it":   # a setting only IT-NAS reads leaves the other modes' checkpoints where they were
+            fields.pop("it_train")
+        blob = json.dumps({**fields, "version": TRAINER_VERSION[self.mode]}, sort_keys=True)
         return f"{self.mode}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
