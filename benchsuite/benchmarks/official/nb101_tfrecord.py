@@ -71,9 +71,10 @@ def crc32c(chunks: list[bytes]) -> np.ndarray:
     return out
 
 
-def masked(crc: np.ndarray) -> np.ndarray:
-    crc = crc.astype(np.uint32)
-    return ((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(_MASK_DELTA)
+def masked(crc):
+    """TensorFlow's masking of a CRC (rotate right by 15 bits, add kMaskDelta), for a uint32 array
+    or a Python int."""
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
 _TABLE_LIST = _TABLE.tolist()
@@ -85,8 +86,7 @@ def masked_crc(data: bytes) -> int:
     crc = 0xFFFFFFFF
     for b in data:
         crc = _TABLE_LIST[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    crc ^= 0xFFFFFFFF
-    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+    return masked(crc ^ 0xFFFFFFFF)
 
 
 def iter_blocks(path: Path, block: int = 20000):
@@ -214,7 +214,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise BenchsuiteError(f"{path} holds no records")
     rows = []
     for (h, epochs), (valid, test, n) in sums.items():
-        arch, params = cells[h]
+        arch = cells[h][0]
         rows += [(arch, "cifar10", epochs, "valid", valid / n), (arch, "cifar10", epochs, "test", test / n)]
     for arch, params in cells.values():
         rows.append((arch, "cifar10", 108, "params_m", params))
