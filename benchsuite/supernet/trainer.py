@@ -125,15 +125,14 @@ def sample_cell_paths(g: torch.Generator, cells: int, fixed_edge: tuple[int, int
     paths = []
     for _ in range(cells):
         path: list[int] = []
-        for node in range(1, 4):
-            edges = range(len(path), len(path) + node)   # node's incoming edges, in EDGES order
+        for node in range(1, 4):   # node's incoming edges are the next `node` ones in EDGES order
+            fixed = fixed_edge[0] - len(path) if fixed_edge and 0 <= fixed_edge[0] - len(path) < node else None
             while True:
                 ops = torch.randint(0, NUM_OPS, (node,), generator=g).tolist()
-                free = [i for i, e in enumerate(edges) if fixed_edge is None or e != fixed_edge[0]]
-                for i, e in enumerate(edges):
-                    if fixed_edge is not None and e == fixed_edge[0]:
-                        ops[i] = fixed_edge[1]
-                if not avoid_all_none or not free or any(op != NONE for op in ops):
+                if fixed is not None:
+                    ops[fixed] = fixed_edge[1]
+                nothing_to_redraw = fixed is not None and node == 1
+                if not avoid_all_none or nothing_to_redraw or any(op != NONE for op in ops):
                     break
             path += ops
         paths.append(path)
