@@ -27,6 +27,14 @@ PRESETS = ("smoke", "cpu", "paper")
 # checkpoints are then unused. (it 2: transformer trained jointly with the weights, not bilevel;
 # spos/rlnas 2: a path per cell per step, RLNAS redrawing all-`none` nodes.)
 TRAINER_VERSION = {"darts": 1, "it": 2, "spos": 2, "rlnas": 2}
+PATH_SAMPLING = ("per_cell", "shared")   # single-path modes
+IT_TRAIN = ("joint", "bilevel")          # IT-NAS's two readings
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """One line naming the setting and its choices; selectors call it when built, before any training."""
+    if value not in choices:
+        raise ConfigError(f"{name} must be {' or '.join(choices)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -68,10 +76,8 @@ class TrainConfig:
             raise ConfigError("supernet epochs, C and N must be >= 1 and batch_size >= 2")
         if self.second_order and self.mode != "darts":
             raise ConfigError("second_order applies to DARTS training only")
-        if self.it_train not in ("joint", "bilevel"):
-            raise ConfigError(f"it_train must be joint or bilevel, got {self.it_train!r}")
-        if self.path_sampling not in ("per_cell", "shared"):
-            raise ConfigError(f"path_sampling must be per_cell or shared, got {self.path_sampling!r}")
+        check_choice("it_train", self.it_train, IT_TRAIN)
+        check_choice("path_sampling", self.path_sampling, PATH_SAMPLING)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

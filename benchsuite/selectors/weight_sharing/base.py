@@ -143,9 +143,10 @@ class SinglePathSelector(SupernetSelector):
     ``shared`` (one path for all cells of a step, this suite's earlier behaviour)."""
 
     def __init__(self, *, path_sampling: str = "per_cell", **kwargs) -> None:
+        from ...supernet.config import PATH_SAMPLING, check_choice
+
         super().__init__(**kwargs)
-        if path_sampling not in ("per_cell", "shared"):
-            raise ConfigError(f"path_sampling must be per_cell or shared, got {path_sampling!r}")
+        check_choice("path_sampling", path_sampling, PATH_SAMPLING)
         self.path_sampling = path_sampling
 
     def train_overrides(self) -> dict[str, Any]:

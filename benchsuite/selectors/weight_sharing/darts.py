@@ -66,11 +66,10 @@ class ITSelector(_ImportanceSelector):
                   "the other reading",)
 
     def __init__(self, *, train: str = "joint", **kwargs) -> None:
-        super().__init__(**kwargs)
-        if train not in ("joint", "bilevel"):
-            from ...errors import ConfigError
+        from ...supernet.config import IT_TRAIN, check_choice
 
-            raise ConfigError(f"it: train must be joint or bilevel, got {train!r}")
+        super().__init__(**kwargs)
+        check_choice("it: train", train, IT_TRAIN)
         self.train = train
 
     def train_overrides(self):
