@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from benchsuite import get_selector
+from benchsuite.data.images import augment, load_images, proxy_batch
 from benchsuite.selectors.base import Context
 from benchsuite.selectors.proxies import eproxy_model as em
 from benchsuite.selectors.proxies.eproxy import dps_search, mutate, random_setting, used
@@ -39,7 +40,7 @@ def test_barrier_is_frozen_and_backbone_trains(monkeypatch):
 
     def spy(params, **kw):
         params = list(params)
-        seen["n"] = sum(p.numel() for p in params)
+        seen["groups"] = params
         return real_sgd(params, **kw)
 
     monkeypatch.setattr(torch.optim, "SGD", spy)
@@ -50,7 +51,8 @@ def test_barrier_is_frozen_and_backbone_trains(monkeypatch):
                                                                        iters=2))
     assert np.isfinite(loss)
     head = 16 * 8 + 8 + 2 * 8  # 1x1 conv with bias + BN
-    assert seen["n"] == sum(p.numel() for p in net.parameters()) + head  # barrier params not optimised
+    n = sum(p.numel() for g in seen["groups"] for p in g["params"])
+    assert n == sum(p.numel() for p in net.parameters()) + head  # barrier params not optimised
     assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items() if "weight" in k)
 
 
@@ -104,3 +106,86 @@ def test_dps_uses_only_labelled_cells_and_reports(tmp_path, nb201):
     with pytest.raises(ValueError, match="needs labelled cells"):
         get_selector("eproxy-dps", seed=0, **TINY).score(nb201.archs("cifar10")[:2],
                                                          Context(space="nb201", dataset="cifar10"))
+
+
+def test_weight_decay_only_on_conv_and_linear_weights():
+    """utils.get_parameters: decay on '*weight*' parameters of two or more dimensions only."""
+    net = nb201.build_network(nb201.all_archs()[1], C=4, N=1, style="zero-cost-nas")
+    decay, free = em.param_groups(net.named_parameters())
+    assert "weight_decay" not in decay and free["weight_decay"] == 0.0
+    names = {id(p): n for n, p in net.named_parameters()}
+    expected = {n for n, p in net.named_parameters() if n.endswith("weight") and p.dim() > 1}
+    assert {names[id(p)] for p in decay["params"]} == expected and "classifier.weight" in expected
+    assert all(p.dim() == 1 for p in free["params"])   # biases (cell convs have them) and BN affine
+    assert any("cells" in names[id(p)] and names[id(p)].endswith("bias") for p in free["params"])
+
+
+@pytest.mark.parametrize("how,bias", [("xavier_uniform", 0.01), ("xavier_normal", 0.01),
+                                      ("kaiming_uniform", 0.0), ("kaiming_normal", 0.0)])
+def test_initialisers_as_the_reference_sets_them(how, bias):
+    torch.manual_seed(0)
+    conv, bn = torch.nn.Conv2d(64, 256, 3), torch.nn.BatchNorm2d(8)
+    torch.nn.init.constant_(bn.weight, 3.0)
+    em.init_module(conv, how)
+    em.init_module(bn, how)
+    assert torch.all(conv.bias == bias) and torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
+    fan_in, fan_out = 64 * 9, 256 * 9
+    std = {"xavier": (2 / (fan_in + fan_out)) ** 0.5, "kaiming": (2 / fan_out) ** 0.5}[how.split("_")[0]]
+    assert conv.weight.std().item() == pytest.approx(std, rel=0.05)   # kaiming uses fan_out, as utils.py
+
+
+def test_init_reaches_what_the_reference_apply_reaches():
+    """On the non-affine network the reference's try/except apply stops in cell 1's first edge."""
+    conv_first = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    pool_first = "|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    heads = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 1))
+    ref = nb201.build_network(conv_first, C=4, N=1, style="zero-cost-nas")
+    reach = em.init_reach(ref, heads)
+    assert reach[:2] == list(ref.stem) and reach[-1] is ref.cells[0].edges[0][1]
+    assert not any(m is heads[0] for m in reach)
+    pool = nb201.build_network(pool_first, C=4, N=1, style="zero-cost-nas")
+    assert [m for m in em.init_reach(pool, heads) if isinstance(m, torch.nn.Conv2d)] == [pool.stem[0]]
+    bench = nb201.build_network(conv_first, C=4, N=1)   # affine BN everywhere: apply completes
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in em.init_reach(bench, heads)) == \
+        sum(isinstance(m, torch.nn.Conv2d) for m in [*bench.modules(), *heads.modules()])
+
+
+def test_eproxy_builds_the_reference_network_and_batch(tmp_path, monkeypatch):
+    """Default network: zero-cost-nas's nasbench2 (non-affine BN after a biased conv); the batch is
+    CIFAR-10 with GenNAS-Zero's normalisation whatever the dataset, the crop padded black."""
+    built = []
+    real = nb201.build_network
+
+    def spy(arch, **kw):
+        built.append(kw)
+        return real(arch, **kw)
+
+    monkeypatch.setattr(nb201, "build_network", spy)
+    ctx = Context(space="nb201", dataset="cifar100", seed=0, cache_dir=str(tmp_path))
+    sel = get_selector("eproxy", seed=0, **TINY)
+    sel.score(nb201.all_archs()[:1], ctx)
+    assert built[-1]["style"] == "zero-cost-nas"
+    net = real(nb201.all_archs()[0], **built[-1])
+    cell_convs = [m for m in net.cells[0].modules() if isinstance(m, torch.nn.Conv2d)]
+    assert cell_convs and all(c.bias is not None for c in cell_convs)
+    assert all(not b.affine for b in net.cells[0].modules() if isinstance(b, torch.nn.BatchNorm2d))
+    images = load_images("cifar10")
+    assert sel._source == images.source   # CIFAR-10 images although the dataset is cifar100
+    x, _ = proxy_batch(images, TINY["batch_size"], 0, mean_std=em.MEAN_STD, pad_black=True)
+    assert torch.equal(sel._x, x)
+    bench = get_selector("eproxy", seed=0, network="benchmark", **TINY)
+    bench.score(nb201.all_archs()[:1], ctx)
+    assert "style" not in built[-1]
+    with pytest.raises(Exception, match="network must be one of reference, benchmark"):
+        get_selector("eproxy", network="nasbench2")
+
+
+def test_black_pad_fills_the_border_with_the_normalised_black():
+    """torchvision pads the image before Normalize: the border is black, (0 - mean) / std."""
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in em.MEAN_STD)
+    x = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    raw_black = (torch.zeros(1, 3, 1, 1) - mean) / std
+    got = augment((x - mean) / std, torch.Generator().manual_seed(3), fill=raw_black.flatten())
+    want = augment(x, torch.Generator().manual_seed(3))   # pad 0 on the raw image, same draws
+    torch.testing.assert_close(got, (want - mean) / std, atol=1e-5, rtol=0)
+    assert not torch.equal(augment((x - mean) / std, torch.Generator().manual_seed(3)), got)

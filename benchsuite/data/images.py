@@ -137,17 +137,18 @@ def source_checksums(name: str, source: str) -> dict[str, str]:
     return {f"md5:{f}": md5 for f, md5 in (CIFAR10_BATCHES if name == "cifar10" else CIFAR100_BATCHES).items()}
 
 
-def to_tensor(x_uint8: np.ndarray, name: str = "cifar10"):
-    """uint8 NHWC -> normalised float NCHW tensor."""
+def to_tensor(x_uint8: np.ndarray, name: str = "cifar10", *, mean_std: tuple | None = None):
+    """uint8 NHWC -> normalised float NCHW tensor (``mean_std`` overrides the set's own)."""
     import torch
 
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in MEAN_STD[name])
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (mean_std or MEAN_STD[name]))
     x = torch.from_numpy(np.ascontiguousarray(x_uint8)).permute(0, 3, 1, 2).float().div_(255)
     return (x - mean) / std
 
 
-def augment(x, generator):
+def augment(x, generator, *, fill=None):
     """Pad-4 random crop and horizontal flip (the CIFAR training transform), one draw per image.
+    The pad is 0, or ``fill`` (one value per channel) where given.
 
     Batched: every crop is one gather on ``x``'s device, so supernet training can augment on the GPU.
     Draws come from ``generator`` (CPU) in a fixed order, so results are reproducible to the seed."""
@@ -158,7 +159,11 @@ def augment(x, generator):
     dx = torch.randint(0, 9, (n,), generator=generator).to(x.device)
     dy = torch.randint(0, 9, (n,), generator=generator).to(x.device)
     flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-    padded = F.pad(x, (4, 4, 4, 4))
+    if fill is None:
+        padded = F.pad(x, (4, 4, 4, 4))
+    else:  # pad x - fill with zeros, then add fill back: the border holds fill, the image is unchanged
+        f = fill.to(x.device, x.dtype).view(1, c, 1, 1)
+        padded = F.pad(x - f, (4, 4, 4, 4)) + f
     ar_h = torch.arange(h, device=x.device)
     ar_w = torch.arange(w, device=x.device)
     rows = (dy[:, None] + ar_h)[:, None, :, None]
@@ -168,14 +173,21 @@ def augment(x, generator):
     return padded[batch, chan, rows, cols]
 
 
-def proxy_batch(images: ImageSet, batch_size: int, seed: int, *, train_transform: bool = True):
-    """A seeded batch of training images (and labels) as torch tensors, same for every arch."""
+def proxy_batch(images: ImageSet, batch_size: int, seed: int, *, train_transform: bool = True,
+                mean_std: tuple | None = None, pad_black: bool = False):
+    """A seeded batch of training images (and labels) as torch tensors, same for every arch.
+
+    ``mean_std`` replaces the set's normalisation; ``pad_black`` pads the random crop with black
+    pixels, as torchvision's RandomCrop does on the image before Normalize (by default the pad is
+    0 after normalising, the mean colour: the proxies' tables were measured that way)."""
     import torch
 
     if batch_size > len(images.x_train):
         raise DataNotFoundError(f"batch of {batch_size} asked from {len(images.x_train)} images ({images.source})")
     idx = np.random.default_rng(seed).choice(len(images.x_train), batch_size, replace=False)
-    x = to_tensor(images.x_train[idx], images.name)
+    x = to_tensor(images.x_train[idx], images.name, mean_std=mean_std)
     if train_transform:
-        x = augment(x, torch.Generator().manual_seed(seed))
+        mean, std = mean_std or MEAN_STD[images.name]
+        fill = -torch.tensor(mean) / torch.tensor(std) if pad_black else None
+        x = augment(x, torch.Generator().manual_seed(seed), fill=fill)
     return x, torch.from_numpy(images.y_train[idx])

@@ -1,11 +1,15 @@
 """Eproxy (``eproxy``) and Eproxy with Discrete Proxy Search (``eproxy-dps``).
 
 ``eproxy`` scores a cell by minus the final loss of ``eproxy_model.final_loss`` under the
-published setting. ``eproxy-dps`` first runs the reference's evolutionary search over Eproxy's own
-settings (learning rate, MACs weight α, number of branches and, per branch, target patterns,
-head/barrier kernels, channels and target level, plus the initialisers), judging each setting by
-Spearman ρ on a few labelled cells the runner hands over (``labelled_budget``; the runner leaves
-them out of every metric), then scores with the best setting found.
+published setting, on GenNAS-Zero's own network and input batch: on NB-201 zero-cost-nas's
+``nasbench2`` network (``network="reference"``; ``"benchmark"`` scores the trained benchmark
+network instead), and, whatever the dataset, 16 CIFAR-10 training images cropped, flipped and
+normalised as ``utils.load_one_batch_image`` does. ``eproxy-dps`` first runs the reference's
+evolutionary search over Eproxy's own settings (learning rate, MACs weight α, number of branches
+and, per branch, target patterns, head/barrier kernels, channels and target level, plus the
+initialisers), judging each setting by Spearman ρ on a few labelled cells the runner hands over
+(``labelled_budget``; the runner leaves them out of every metric), then scores with the best
+setting found.
 """
 from __future__ import annotations
 
@@ -17,14 +21,16 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ...data.images import load_images, proxy_batch
+from ...errors import ConfigError
 from ...spaces import get_space
 from ..base import Context, Selector
 from ..registry import SELECTORS
 from . import eproxy_model as em
 from .cache import ProxyCache, score_with_cache
-from .zero_cost import _network_kwargs, load_batch
+from .zero_cost import NETWORKS, _network_kwargs
 
-VERSION = 1
+VERSION = 2  # 2: GenNAS-Zero's network, input batch, weight-decay set and initialisers
 
 
 @SELECTORS.register("eproxy")
@@ -36,10 +42,13 @@ class EproxySelector(Selector):
     fast_hparams = {"C": 4, "N": 1, "batch_size": 4, "iters": 2}
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 16, iters: int = 10,
-                 C: int | None = None, N: int | None = None, cifar_dir: str | None = None) -> None:
+                 C: int | None = None, N: int | None = None, network: str = "reference",
+                 cifar_dir: str | None = None) -> None:
         super().__init__(seed=seed)
+        if network not in NETWORKS:
+            raise ConfigError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
         self.device, self.batch_size, self.iters = device, batch_size, iters
-        self.C, self.N, self.cifar_dir = C, N, cifar_dir
+        self.C, self.N, self.network, self.cifar_dir = C, N, network, cifar_dir
         self._x = None
 
     def setting(self, ctx: Context) -> em.Setting:
@@ -47,8 +56,9 @@ class EproxySelector(Selector):
 
     def _batch(self, ctx: Context):
         if self._x is None:
-            x, _, self._source = load_batch(ctx, self.batch_size, self.seed, self.cifar_dir, train_transform=False)
-            self._x = x.to(self.device)
+            images = load_images("cifar10", data_dir=ctx.data_dir, cifar_dir=self.cifar_dir)
+            x, _ = proxy_batch(images, self.batch_size, self.seed, mean_std=em.MEAN_STD, pad_black=True)
+            self._x, self._source = x.to(self.device), images.source
         return self._x
 
     def losses(self, archs: Sequence[str], ctx: Context, setting: em.Setting) -> np.ndarray:
@@ -56,8 +66,9 @@ class EproxySelector(Selector):
 
         space = get_space(ctx.space)
         x = self._batch(ctx)
-        net_kw = _network_kwargs(ctx.space, self.C, self.N)
-        max_macs = _reference_macs(space, net_kw)
+        net_kw = _network_kwargs(ctx.space, self.C, self.N, self.network)
+        size_kw = {k: v for k, v in net_kw.items() if k != "style"}  # the style changes no MAC count
+        max_macs = _reference_macs(space, size_kw)
         cache = ProxyCache.open(ctx.space, {"method": "eproxy", "setting": setting.key(), "seed": self.seed,
                                        "batch": self.batch_size, "images": self._source, "net": net_kw,
                                        "version": VERSION}, root=ctx.cache_dir)
@@ -65,7 +76,7 @@ class EproxySelector(Selector):
         def compute_cell(rep: str) -> dict[str, float]:
             torch.manual_seed(self.seed)
             net = space.build_network(rep, **net_kw).to(self.device)
-            frac = space.costs(rep, **net_kw)["flops_m"] / max_macs
+            frac = space.costs(rep, **size_kw)["flops_m"] / max_macs
             return {"loss": em.final_loss(net, x, setting, macs_fraction=frac)}
 
         hits, misses = cache.hits, cache.misses
@@ -161,10 +172,11 @@ class EproxyDPSSelector(EproxySelector):
                     "tournament": 1}
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 16, iters: int = 10,
-                 C: int | None = None, N: int | None = None, cifar_dir: str | None = None, labels: int = 20,
-                 evals: int = 200, population: int = 40, tournament: int = 10) -> None:
+                 C: int | None = None, N: int | None = None, network: str = "reference",
+                 cifar_dir: str | None = None, labels: int = 20, evals: int = 200, population: int = 40,
+                 tournament: int = 10) -> None:
         super().__init__(seed=seed, device=device, batch_size=batch_size, iters=iters, C=C, N=N,
-                         cifar_dir=cifar_dir)
+                         network=network, cifar_dir=cifar_dir)
         self.labels, self.evals, self.population, self.tournament = labels, evals, population, tournament
         self._best: em.Setting | None = None
         self.search_report: dict[str, Any] = {}

@@ -4,11 +4,14 @@ regressed onto fixed synthetic targets for a few SGD steps; a low final loss mea
 
 Reference behaviour (leeyeehoo/GenNAS-Zero, do_train.py ``evaluation``): the backbone returns the
 outputs of its three stages resized to 8x8 (deepest first); branch i is head (conv k×k + ReLU +
-BN, trained) then barrier (conv k×k, never in the optimiser); SGD(lr, momentum 0.9, wd 4e-5) over
-backbone + heads for 10 steps on one batch of 16 images; the loss recorded at each step is
-Σ_i MSE_i / 2^i of that step's outputs; the score is the last one, optionally scaled by
-(1 − α·MACs/max MACs). Targets are our own seeded constructions of the five named patterns
-(the reference ships them as tensors): plane waves of low/medium/high frequency, dots, a grid.
+BN, trained) then barrier (conv k×k, never in the optimiser); SGD(lr, momentum 0.9, wd 4e-5 on
+conv/linear weights only, ``utils.get_parameters``) over backbone + heads for 10 steps on one
+batch of 16 images; the loss recorded at each step is Σ_i MSE_i / 2^i of that step's outputs; the
+score is the last one, optionally scaled by (1 − α·MACs/max MACs). On NB-201 the backbone is
+``BackboneNB201``, zero-cost-nas's ``nasbench2`` network (non-affine BN after a biased conv in the
+cells), which ``nb201.build_network(style="zero-cost-nas")`` builds. Targets are our own seeded
+constructions of the five named patterns (the reference ships them as tensors in
+``data/features``): plane waves of low/medium/high frequency, dots, a grid.
 """
 from __future__ import annotations
 
@@ -28,6 +31,12 @@ LRS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
 ALPHAS = (-0.5, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 INITS = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
 SIZE = 8
+WEIGHT_DECAY = 4e-5  # optim_a_config.weight_decay in every NB201 config
+# utils.load_one_batch_image: always a CIFAR-10 training batch, RandomCrop(32, padding=4) (black
+# pad) + RandomHorizontalFlip, then Normalize with these (the std is CIFAR-10's per-pixel one,
+# not zero-cost-nas's 0.2023/0.1994/0.2010).
+MEAN_STD = ((0.4913997551666284, 0.48215855929893703, 0.4465309133731618),
+            (0.24703225141799082, 0.24348516474564, 0.26158783926049628))
 TARGET_SEED = 20210801  # targets are fixed across cells, seeds and runs
 
 
@@ -110,16 +119,52 @@ def stage_outputs(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return [o if o.shape[-1] == SIZE else F.interpolate(o, (SIZE, SIZE)) for o in reversed(outs)]
 
 
-def _init(modules, how: str) -> None:
-    if how == "default":
-        return
-    fn = {"xavier_uniform": nn.init.xavier_uniform_, "xavier_normal": nn.init.xavier_normal_,
-          "kaiming_uniform": nn.init.kaiming_uniform_, "kaiming_normal": nn.init.kaiming_normal_}[how]
-    for m in modules:
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            fn(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+def init_module(m: nn.Module, how: str) -> None:
+    """One module as GenNAS-Zero's ``utils.init_weights_*`` set it: xavier with bias 0.01, kaiming
+    (fan_out, ReLU gain) with bias 0, BatchNorm weight 1 and bias 0."""
+    if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if how.startswith("xavier"):
+            (nn.init.xavier_uniform_ if how == "xavier_uniform" else nn.init.xavier_normal_)(m.weight)
+            bias = 0.01
+        else:
+            fn = nn.init.kaiming_uniform_ if how == "kaiming_uniform" else nn.init.kaiming_normal_
+            fn(m.weight, mode="fan_out", nonlinearity="relu")
+            bias = 0.0
+        if m.bias is not None:
+            nn.init.constant_(m.bias, bias)
+    elif isinstance(m, nn.BatchNorm2d) and m.affine:
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+def _apply_order(m: nn.Module):
+    """Modules in the order ``nn.Module.apply`` visits them (children first)."""
+    for child in m.children():
+        yield from _apply_order(child)
+    yield m
+
+
+def init_reach(net: nn.Module, heads: nn.Module) -> list[nn.Module]:
+    """The modules the reference's ``init_net`` really sets. It runs ``model.apply(fn)`` (backbone,
+    then heads) inside ``try: ... except: pass``; ``fn`` raises on the first BatchNorm without a
+    weight, and every module after it keeps PyTorch's default. Its NB201 cell builds all five
+    candidate ops of every edge (none, avg_pool_3x3, nor_conv_3x3, ...) and masks the unused ones,
+    so on the zero-cost-nas network the walk always stops in cell 1's first edge right after that
+    edge's 3x3 conv: only the stem and that conv (when the cell uses it) are set; heads never are."""
+    if not any(isinstance(m, nn.BatchNorm2d) and not m.affine for m in net.modules()):
+        return list(_apply_order(net)) + list(_apply_order(heads))
+    first = net.cells[0].edges[0]
+    conv3 = [first[1]] if isinstance(first, nn.Sequential) and first[1].kernel_size == (3, 3) else []
+    return list(_apply_order(net.stem)) + conv3
+
+
+def param_groups(named) -> list[dict]:
+    """``utils.get_parameters``: weight decay only on parameters named ``*weight*`` with two or more
+    dimensions (conv and linear weights); biases and BatchNorm parameters get none."""
+    decay, free = [], []
+    for name, p in named:
+        (decay if "weight" in name and p.dim() > 1 else free).append(p)
+    return [{"params": decay}, {"params": free, "weight_decay": 0.0}]
 
 
 def final_loss(net: nn.Module, x: torch.Tensor, setting: Setting, *, macs_fraction: float = 0.0) -> float:
@@ -134,14 +179,18 @@ def final_loss(net: nn.Module, x: torch.Tensor, setting: Setting, *, macs_fracti
     barriers = nn.ModuleList(
         nn.Conv2d(b.head_channels, b.barrier_channels, b.barrier_kernel, padding=b.barrier_kernel // 2)
         for b in branches).to(x.device)
-    _init(list(net.modules()) + list(heads.modules()), setting.init_net)
-    _init(barriers.modules(), setting.init_barrier)
+    if setting.init_net != "default":
+        for m in init_reach(net, heads):
+            init_module(m, setting.init_net)
+    if setting.init_barrier != "default":
+        for m in barriers.modules():
+            init_module(m, setting.init_barrier)
     barriers.requires_grad_(False)  # the barrier is never trained
     targets = [make_targets(b, x.shape[0]).to(x.device) for b in branches]
     net.train()
     heads.train()
-    opt = torch.optim.SGD(list(net.parameters()) + list(heads.parameters()), lr=setting.lr, momentum=0.9,
-                          weight_decay=4e-5)
+    named = [*net.named_parameters(prefix="backbone"), *heads.named_parameters(prefix="head")]
+    opt = torch.optim.SGD(param_groups(named), lr=setting.lr, momentum=0.9, weight_decay=WEIGHT_DECAY)
     recorded = float("nan")
     for _ in range(setting.iters):
         outs = [bar(head(f)) for f, head, bar in zip(stage_outputs(net, x), heads, barriers)]
