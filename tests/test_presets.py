@@ -1,5 +1,6 @@
 """The `paper` presets pinned to their sources (issue 13, item 1), RLNAS's evolution rules, and the
 no-clipping path the single-path references use. No training beyond two smoke steps."""
+import numpy as np
 import pytest
 import torch
 
@@ -87,8 +88,18 @@ def test_grad_clip_zero_never_clips(monkeypatch, data_dir):
                                        ("fewshot", False), ("rlnas", True), ("zico", True), ("synflow", False)])
 def test_open_deviations_are_recorded_in_run_json(name, has, tmp_path):
     """What a selector still does differently from its reference goes into run.json."""
-    dev = type(get_selector(name)).deviations
-    assert bool(dev) == has and all(isinstance(d, str) and d for d in dev)
+    dev = get_selector(name).deviations
+    assert bool(dev) == has
+
+
+def test_every_selector_states_deviations_as_sentences():
+    """A tuple of sentences: a bare string would be written to run.json one character per entry."""
+    from benchsuite.selectors.registry import SELECTORS
+
+    for name in SELECTORS.names():
+        dev = get_selector(name).deviations
+        assert isinstance(dev, tuple), name
+        assert all(isinstance(d, str) and len(d) > 40 for d in dev), name
 
 
 def test_it_offers_both_readings():
@@ -105,4 +116,30 @@ def test_run_json_carries_the_deviations(tmp_path):
     assert main(["run", "--selector", "zico", "--sample", "2", "--hp", "C=4", "--hp", "N=1", "--hp", "batch_size=4",
                  "--out", str(tmp_path / "r"), "--n-boot", "0", "--no-plots"]) == 0
     run = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert run["deviations"] == list(type(get_selector("zico")).deviations)
+    assert run["deviations"] == list(get_selector("zico").deviations)
+
+
+@pytest.mark.bundle   # CIFAR images
+def test_zico_offers_the_reference_loader_batches(tmp_path):
+    """batches=loader: two samples of batch_size images each (SLDGroup/ZiCo getzico over --maxbatch 2
+    loader batches); the same computation as the halves of a batch twice as large, nothing stated."""
+    from benchsuite.errors import ConfigError
+    from benchsuite.selectors.base import Context
+    from benchsuite.spaces import nb201
+
+    ctx = Context(space="nb201", dataset="cifar10", seed=0, cache_dir=str(tmp_path))
+    archs = nb201.all_archs()[:2]
+    kw = {"C": 4, "N": 1}
+    loader = get_selector("zico", batch_size=4, batches="loader", **kw)
+    halves8 = get_selector("zico", batch_size=8, **kw)
+    halves4 = get_selector("zico", batch_size=4, **kw)
+    a, b, c = (s.score(archs, ctx) for s in (loader, halves8, halves4))
+    assert loader._batch[0].shape[0] == 8 and halves4._batch[0].shape[0] == 4
+    np.testing.assert_array_equal(a, b)
+    assert halves8.cache_stats == (2, 0)   # served from loader's entry: same images, same split
+    assert not np.allclose(a, c)
+    assert loader.deviations == () and "loader batches" in halves4.deviations[0]
+    with pytest.raises(ConfigError, match="batches must be one of halves, loader, not 'one'"):
+        get_selector("zico", batches="one")
+    with pytest.raises(ConfigError, match="cannot share"):
+        get_selector("zico", batches="loader", share=True)

@@ -82,6 +82,10 @@ class ZeroCostSelector(Selector):
             return self.cell_batch
         return 16 if str(self.device).startswith("cuda") else 1
 
+    def _images_drawn(self) -> int:
+        """Images in the one seeded batch every proxy is computed on."""
+        return self.batch_size
+
     def _names(self) -> set[str]:
         from .measures import PROXIES
 
@@ -92,11 +96,11 @@ class ZeroCostSelector(Selector):
 
         space = get_space(ctx.space)
         if self._batch is None:
-            self._batch = load_batch(ctx, self.batch_size, self.seed, self.cifar_dir)
+            self._batch = load_batch(ctx, self._images_drawn(), self.seed, self.cifar_dir)
         x, y, source = self._batch
         y = y % _CLASSES[ctx.dataset] if _CLASSES[ctx.dataset] < NUM_CLASSES[_IMAGES[ctx.dataset]] else y
         net_kw = _network_kwargs(ctx.space, self.C, self.N, self.network)
-        cache = ProxyCache.open(ctx.space, {"seed": self.seed, "batch": self.batch_size, "images": source,
+        cache = ProxyCache.open(ctx.space, {"seed": self.seed, "batch": self._images_drawn(), "images": source,
                                        "classes": _CLASSES[ctx.dataset], "net": net_kw, "version": VERSION},
                            root=ctx.cache_dir)
         names = self._names()
@@ -150,6 +154,40 @@ FisherSelector = _make("fisher", "Fisher channel saliency (Turner et al. 2020), 
 GradNormSelector = _make("grad_norm", "Σ over layers of the L2 norm of the weight gradient.")
 JacovSelector = _make("jacov", "Jacobian covariance score (Mellor et al. 2021 v1).")
 NaswotSelector = _make("naswot", "NASWOT log|det K| of ReLU binary codes (Mellor et al. 2021).")
-ZicoSelector = _make("zico", "ZiCo Σ log Σ mean|g|/std(g) across two half-batches (Li et al. 2023).",
-                     ("the two gradient samples are the halves of one seeded batch; SLDGroup/ZiCo's getzico takes "
-                      "successive loader batches (issue 13 item 6, open)",))
+ZICO_BATCHES = ("halves", "loader")
+
+
+@SELECTORS.register("zico")
+class ZicoSelector(ZeroCostSelector):
+    """ZiCo Σ log Σ mean|g|/std(g) across two gradient samples (Li et al. 2023).
+
+    ``batches="halves"`` (default; the tables were measured so) takes the two samples from the
+    halves of one seeded batch of ``batch_size`` images. ``batches="loader"`` is SLDGroup/ZiCo's
+    scheme: ``evolution_search.py`` keeps ``--maxbatch`` (default 2) successive training-loader
+    batches of ``--batch_size`` images each and ``getzico`` takes one gradient per batch, so two
+    samples of ``batch_size`` images: here one seeded draw of 2 × ``batch_size`` images, split in
+    two (the same computation as ``halves`` at twice the batch size, and the same cache entry)."""
+
+    name = proxy = "zico"
+
+    def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, batches: str = "halves",
+                 share: bool = False, C: int | None = None, N: int | None = None, network: str = "reference",
+                 cell_batch: int | None = None, cifar_dir: str | None = None) -> None:
+        super().__init__(seed=seed, device=device, batch_size=batch_size, share=share, C=C, N=N, network=network,
+                         cell_batch=cell_batch, cifar_dir=cifar_dir)
+        if batches not in ZICO_BATCHES:
+            raise ConfigError(f"batches must be one of {', '.join(ZICO_BATCHES)}, not {batches!r}")
+        if batches == "loader" and share:
+            raise ConfigError("zico batches=loader draws twice the images; it cannot share one batch with the "
+                              "other proxies (share=true)")
+        self.batches = batches
+
+    def _images_drawn(self) -> int:
+        return 2 * self.batch_size if self.batches == "loader" else self.batch_size
+
+    @property
+    def deviations(self) -> tuple[str, ...]:
+        if self.batches == "loader":
+            return ()
+        return ("the two gradient samples are the halves of one seeded batch of batch_size images; SLDGroup/ZiCo's "
+                "getzico takes two successive loader batches of batch_size images each (--hp batches=loader)",)
