@@ -1,5 +1,6 @@
 """Weight-sharing selectors: RLNAS's angle against the reference construction, evolution, DARTS-PT's
 projection, few-shot routing, and the run outputs (derived cell, training curves)."""
+import copy
 import json
 
 import numpy as np
@@ -103,18 +104,48 @@ CTX = Context(space="nb201", dataset="cifar10", seed=0)
 
 @pytest.mark.slow
 def test_darts_pt_keeps_the_op_whose_masking_hurts_most():
+    """proj_intv=1 as projection.py runs it: 5 tune epochs, a projection at the start of each, so
+    five edges are projected and the sixth takes the argmax of its tuned weights (genotype())."""
     sel = get_selector("darts-pt", seed=0, preset="smoke", eval_batches=2)
     archs = nb201.all_archs()[:5]
     cell = sel.derive(CTX)
     steps = sel.derived["projection"]
-    assert sorted(s["edge"] for s in steps) == list(range(6))
+    assert len(steps) == 5 and len(sel.derived["argmax_edges"]) == 1
+    assert sorted([s["edge"] for s in steps] + sel.derived["argmax_edges"]) == list(range(6))
     for s in steps:
         assert s["op"] == int(np.argmin(s["masked_acc"]))
         assert nb201.parse_arch(cell)[s["edge"]] == nb201.OPS[s["op"]]
-    assert all("tune" in s for s in steps[:-1]) and "tune" not in steps[-1]   # fine-tune between edges
+        assert len(s["tune"]) == 1   # one tune epoch after each projection
     drops = sel.drops(CTX)
     want = [sum(float(drops[e, k]) for e, k in enumerate(arch_to_path(a))) for a in archs]
     np.testing.assert_allclose(sel.score(archs, CTX), want)
+
+
+@pytest.mark.slow
+def test_darts_pt_schedule_and_continued_architect(tmp_path, monkeypatch):
+    """proj_intv=2: 10 tune epochs, projections at epochs 0, 2, 4, 6, 8 and 9 (the last), every edge
+    projected; the architect's Adam starts from the search checkpoint's state, not afresh."""
+    from benchsuite.supernet.trainer import load_checkpoint
+
+    ctx = Context(space="nb201", dataset="cifar10", seed=0, cache_dir=str(tmp_path))
+    loaded = []
+    real = torch.optim.Adam.load_state_dict
+
+    def spy(opt, state):
+        loaded.append(copy.deepcopy(state))   # the optimiser steps the loaded tensors in place
+        return real(opt, state)
+
+    monkeypatch.setattr(torch.optim.Adam, "load_state_dict", spy)
+    monkeypatch.setattr("benchsuite.selectors.weight_sharing.base._MEMO", {})   # train here, in tmp_path
+    sel = get_selector("darts-pt", seed=0, preset="smoke", eval_batches=2, proj_intv=2)
+    sel.derive(ctx)
+    steps = sel.derived["projection"]
+    assert [len(s["tune"]) for s in steps] == [2, 2, 2, 2, 1, 1] and sel.derived["argmax_edges"] == []
+    net = sel.supernet(ctx)
+    search = load_checkpoint(net.config, tmp_path / "supernet")["a_opt"]   # as saved after the last epoch
+    for state in (loaded[-1], net.arch_optimizer):
+        assert torch.equal(state["state"][0]["exp_avg"], search["state"][0]["exp_avg"])
+    assert int(search["state"][0]["step"]) > 0   # there is state to continue
 
 
 def test_fewshot_scores_each_cell_with_its_sub_supernet():

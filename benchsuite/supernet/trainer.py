@@ -19,6 +19,7 @@ takes its slice of every global batch and rank 0 writes the checkpoints.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import time
@@ -52,6 +53,7 @@ class TrainedSupernet:
     images_per_s: float = float("nan")
     loaded: bool = False                               # served from a finished checkpoint
     projected: dict[int, int] = field(default_factory=dict)   # DARTS-PT: edge -> op fixed one-hot
+    arch_optimizer: dict | None = None   # the architecture optimiser's final state (DARTS-PT continues it)
 
     def darts_weights(self) -> torch.Tensor:
         """softmax(alpha) per edge, with DARTS-PT's projected edges replaced by one-hot rows."""
@@ -357,6 +359,7 @@ def train_supernet(cfg: TrainConfig, data: SearchData, *, device: str = "cpu", r
             torch.distributed.barrier()
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
+    net.arch_optimizer = copy.deepcopy(a_opt.state_dict()) if a_opt is not None else None
     imgs = [r["images_per_s"] for r in net.history if np.isfinite(r["images_per_s"])]
     net.images_per_s = float(np.median(imgs)) if imgs else float("nan")
     net.model.eval()

@@ -1,10 +1,15 @@
 """DARTS-PT (Wang et al. 2021): perturbation-based selection on a trained DARTS supernet.
 
-Follows ruocwang/darts-pt's NB201 projection: starting from the DARTS supernet, repeat until
-every edge is fixed — pick a remaining edge at random; for each op, mask it (its mixing weight set
-to 0) and measure the supernet's validation accuracy; keep the op whose removal hurts most (lowest
-accuracy); fix the edge to that op (one-hot) and fine-tune the supernet (weights and alpha, lr/10)
-for ``proj_intv`` epochs before the next edge; one last projection without fine-tuning.
+Follows ruocwang/darts-pt's NB201 projection (``nasbench201/projection.py`` ``pt_project``):
+starting from the DARTS supernet, fine-tune it for ``proj_intv`` × (edges − 1) epochs (weights and
+alpha as in the search: an architect step on a validation batch, then a weight step) with a fresh
+SGD at a constant lr/10 (``model.reset_optimizer``) and the architect's Adam *continued* from the
+search checkpoint; at the start of every ``proj_intv``-th epoch and of the last one, pick a
+remaining edge at random; for each op, mask it (its mixing weight set to 0) and measure the
+supernet's validation accuracy; keep the op whose removal hurts most (lowest accuracy) and fix the
+edge to it (one-hot). An edge still open at the end (with ``proj_intv=1`` the reference projects
+only five of the six) takes the argmax of its weights, as the reference's ``genotype()`` does.
+``proj_intv=0`` projects every edge at once, without fine-tuning (not in the reference).
 
 Scores for ρ (the reference only derives one cell): on the trained, unprojected supernet every
 (edge, op) is masked once; a cell scores Σ_edges (acc_full − acc_masked(edge, op)), the validation
@@ -37,8 +42,6 @@ class DartsPTSelector(SupernetSelector):
 
     name = "darts-pt"
     train_mode = "darts"
-    deviations = ("fine-tuning between projections starts fresh SGD/Adam optimisers at a constant lr/10; the "
-                  "reference continues the supernet's optimiser and the architect's state (issue 13 item 1, open)",)
 
     hparam_min = {"proj_intv": 0}   # 0: project without fine-tuning between edges
 
@@ -87,7 +90,7 @@ class DartsPTSelector(SupernetSelector):
         # The projection is deterministic given the supernet, interval and validation batches:
         # cache it beside the supernet's checkpoint.
         cache = checkpoint_dir(base.config, Path(ctx.cache_dir) / "supernet" if ctx.cache_dir else None) \
-            / f"darts-pt-intv{intv}-eval{len(batches)}x{len(batches[0][1])}.json"
+            / f"darts-pt-v2-intv{intv}-eval{len(batches)}x{len(batches[0][1])}.json"
         if cache.is_file():
             self.derived = json.loads(cache.read_text())
             return self.derived["arch"]
@@ -101,26 +104,39 @@ class DartsPTSelector(SupernetSelector):
         w_opt = torch.optim.SGD(net.model.parameters(), lr=tune_cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd,
                                 nesterov=cfg.nesterov)
         a_opt = torch.optim.Adam([net.alpha], lr=cfg.arch_lr, betas=(cfg.arch_beta1, 0.999), weight_decay=cfg.arch_wd)
+        if base.arch_optimizer is None:
+            raise RuntimeError(f"darts-pt: supernet {cfg.key()} carries no architect state to continue")
+        a_opt.load_state_dict(copy.deepcopy(base.arch_optimizer))   # the search's Adam, continued
         data = self.search_data(ctx, limit=cfg.limit)
         rng = np.random.default_rng([self.seed, 0x5054])
         steps: list[dict] = []
-        epoch = cfg.epochs
-        for _ in range(net.alpha.shape[0]):
-            remaining = [e for e in range(net.alpha.shape[0]) if e not in net.projected]
+        n_edges = net.alpha.shape[0]
+
+        def project() -> None:
+            remaining = [e for e in range(n_edges) if e not in net.projected]
             edge = int(rng.choice(remaining))
             with torch.no_grad():
                 w = net.darts_weights().detach()
             accs = [self._masked_accuracy(net, batches, w, edge, k) for k in range(w.shape[1])]
-            op = int(np.argmin(accs))
-            net.projected[edge] = op
-            steps.append({"edge": edge, "op": op, "masked_acc": [round(a, 3) for a in accs]})
-            if len(net.projected) < net.alpha.shape[0]:
-                for _ in range(intv):
-                    row = _run_epoch(net, data, epoch, w_opt, a_opt, torch.device(self.device), net.model, _NoBar())
-                    epoch += 1
-                    steps[-1].setdefault("tune", []).append(round(row["train_acc"], 3))
+            net.projected[edge] = int(np.argmin(accs))   # first of equals, as the reference's strict <
+            steps.append({"edge": edge, "op": net.projected[edge], "masked_acc": [round(a, 3) for a in accs]})
+
+        if intv == 0:
+            for _ in range(n_edges):
+                project()
+        tune_epochs = intv * (n_edges - 1)
+        for k in range(tune_epochs):
+            if k % intv == 0 or k == tune_epochs - 1:
+                project()
+            row = _run_epoch(net, data, cfg.epochs + k, w_opt, a_opt, torch.device(self.device), net.model, _NoBar())
+            steps[-1].setdefault("tune", []).append(round(row["train_acc"], 3))
+        with torch.no_grad():
+            final = net.darts_weights().detach()
+        open_edges = [e for e in range(n_edges) if e not in net.projected]
+        for e in open_edges:   # genotype(): argmax of the (projected) weights
+            net.projected[e] = int(final[e].argmax())
         cell = path_to_arch([net.projected[e] for e in range(net.alpha.shape[0])])
-        self.derived = {"arch": cell, "proj_intv": intv, "projection": steps}
+        self.derived = {"arch": cell, "proj_intv": intv, "projection": steps, "argmax_edges": open_edges}
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(self.derived))
         return cell
