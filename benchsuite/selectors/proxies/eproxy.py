@@ -39,6 +39,10 @@ class EproxySelector(Selector):
 
     name = "eproxy"
     score_chunk = 1
+    deviations = ("the five target patterns are our own seeded constructions of the named patterns; GenNAS-Zero "
+                  "ships them as tensors (data/features/*.pth)",
+                  "the MACs term divides a cell's MACs by those of the all-conv3x3 cell (whole network); the "
+                  "reference divides ptflops' backbone MACs by a fixed 187,166,720 (utils.get_macs_lut)")
     fast_hparams = {"C": 4, "N": 1, "batch_size": 4, "iters": 2}
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 16, iters: int = 10,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ...data.images import NUM_CLASSES, load_images, proxy_batch
+from ...data.images import NUM_CLASSES, PAD_DEVIATION, load_images, proxy_batch
 from ...errors import ConfigError
 from ...spaces import get_space
 from ..base import Context, Selector
@@ -51,6 +51,7 @@ def _network_kwargs(space: str, C: int | None, N: int | None, network: str = "be
 
 class ZeroCostSelector(Selector):
     proxy = ""
+    deviations = (PAD_DEVIATION,)   # synflow, which reads no image, clears it
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, share: bool = False,
@@ -140,14 +141,15 @@ class ZeroCostSelector(Selector):
                 "proxy_cache": {"hits": self.cache_stats[0], "misses": self.cache_stats[1]}}
 
 
-def _make(proxy: str, doc: str, deviations: tuple[str, ...] = ()) -> type:
+def _make(proxy: str, doc: str, deviations: tuple[str, ...] = (PAD_DEVIATION,)) -> type:
     cls = type(f"{proxy.title().replace('_', '')}Selector", (ZeroCostSelector,),
                {"name": proxy, "proxy": proxy, "__doc__": doc, "__module__": __name__, "deviations": deviations})
     cls.__qualname__ = cls.__name__
     return SELECTORS.register(proxy)(cls)
 
 
-SynflowSelector = _make("synflow", "Synaptic flow (Tanaka et al. 2020) at initialisation, as in zero-cost-nas.")
+SynflowSelector = _make("synflow", "Synaptic flow (Tanaka et al. 2020) at initialisation, as in zero-cost-nas.",
+                        deviations=())
 SnipSelector = _make("snip", "SNIP saliency Σ|w·∂L/∂w| (Lee et al. 2019).")
 GraspSelector = _make("grasp", "GraSP Σ −w·Hg (Wang et al. 2020).")
 FisherSelector = _make("fisher", "Fisher channel saliency (Turner et al. 2020), summed over weights.")
@@ -188,6 +190,7 @@ class ZicoSelector(ZeroCostSelector):
     @property
     def deviations(self) -> tuple[str, ...]:
         if self.batches == "loader":
-            return ()
-        return ("the two gradient samples are the halves of one seeded batch of batch_size images; SLDGroup/ZiCo's "
-                "getzico takes two successive loader batches of batch_size images each (--hp batches=loader)",)
+            return (PAD_DEVIATION,)
+        return (PAD_DEVIATION, "the two gradient samples are the halves of one seeded batch of batch_size images; "
+                "SLDGroup/ZiCo's getzico takes two successive loader batches of batch_size images each "
+                "(--hp batches=loader)")

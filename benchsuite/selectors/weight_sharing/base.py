@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ...data.images import load_images
+from ...data.images import PAD_DEVIATION, load_images
 from ...errors import ConfigError
 from ..base import Context, Selector
 from ..proxies.zero_cost import _CLASSES, _IMAGES
@@ -29,6 +29,7 @@ class SupernetSelector(Selector):
     spaces = frozenset({"nb201"})
     needs = frozenset({"images", "supernet"})
     fast_hparams = {"preset": "smoke"}
+    deviations: ClassVar[tuple[str, ...]] = (PAD_DEVIATION,)   # supernet training's augmentation
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", preset: str = "cpu", epochs: int | None = None,
                  C: int | None = None, N: int | None = None, batch_size: int | None = None,

@@ -61,9 +61,9 @@ class ITSelector(_ImportanceSelector):
 
     name = "it"
     train_mode = "it"
-    deviations = ("default train=joint (the transformer trained with the weights on the same batches) was chosen "
-                  "after seeing its rho on the benchmark; IT-NAS's abstract does not say which; train=bilevel is "
-                  "the other reading",)
+    deviations = SupernetSelector.deviations + (
+        "default train=joint (the transformer trained with the weights on the same batches) was chosen after seeing "
+        "its rho on the benchmark; IT-NAS's abstract does not say which; train=bilevel is the other reading",)
 
     def __init__(self, *, train: str = "joint", **kwargs) -> None:
         from ...supernet.config import IT_TRAIN, check_choice

@@ -91,8 +91,9 @@ class RLNASSelector(SinglePathSelector):
     evolve_sizes = {**EVOLVE, "paper": (100, 20, 30)}
     # Its mutation draws np.random.randint(1, op_num) (line 175): never `none` (op 0).
     mutation_ops = tuple(range(1, 5))
-    deviations = ("evolution carries the parents into the next population; the reference's population is "
-                  "50 mutations + 50 crossovers, with the top 30 kept across generations",)
+    deviations = SinglePathSelector.deviations + (
+        "evolution carries the parents into the next population; the reference's population is 50 mutations + "
+        "50 crossovers, with the top 30 kept across generations",)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
