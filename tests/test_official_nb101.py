@@ -101,3 +101,28 @@ def test_official_path_of_the_wrong_kind_is_one_line(tfrecord, tmp_path, capsys)
                  "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "NAS-Bench-201 .pth or a NATS-Bench topology folder" in err and err.count("\n") == 1
+
+
+def test_official_files_are_hashed_once_until_they_change(tmp_path, monkeypatch):
+    """The digest naming a converted table is remembered by (path, size, mtime): a multi-GB file is
+    not hashed again on every run, and a rewritten file is."""
+    import hashlib
+    import os
+
+    from benchsuite.benchmarks import sources
+    from benchsuite.benchmarks.official import sha256_memo
+
+    monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real = sources.sha256_of
+    monkeypatch.setattr(sources, "sha256_of", lambda p: calls.append(p) or real(p))
+    f = tmp_path / "nasbench_only108.tfrecord"
+    f.write_bytes(b"one")
+    want = hashlib.sha256(b"one").hexdigest()
+    assert sha256_memo(f) == want and sha256_memo(f) == want and len(calls) == 1
+    f.write_bytes(b"two")
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))   # a rewrite moves the mtime
+    assert sha256_memo(f) == hashlib.sha256(b"two").hexdigest() and len(calls) == 2
+    (tmp_path / "cache" / "official" / "sha256.json").write_text("{not json")   # a damaged index: hash again
+    assert sha256_memo(f) == hashlib.sha256(b"two").hexdigest() and len(calls) == 3

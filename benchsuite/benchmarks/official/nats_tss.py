@@ -25,8 +25,7 @@ import pandas as pd
 from ...errors import BenchsuiteError
 from ...progress import Progress
 from ...spaces import nb201 as space
-from .. import sources
-from . import COLUMNS
+from . import COLUMNS, sha256_memo
 from .nb201_pth import arch_rows
 
 META = "meta.pickle.pbz2"
@@ -86,7 +85,7 @@ def digest(folder: Path) -> str:
                               "(expected NATS-tss-v1_0-3ffb9-simple/)")
     h = hashlib.sha256()
     for name, p in [(META, folder / META)] + [(p.name, p) for _, p in _cell_files(folder)]:
-        h.update(f"{name} {sources.sha256_of(p)}\n".encode())
+        h.update(f"{name} {sha256_memo(p)}\n".encode())
     return h.hexdigest()
 
 

@@ -29,8 +29,7 @@ import pandas as pd
 from ...errors import ArchError, BenchsuiteError
 from ...progress import Progress
 from ...spaces import nb101 as space
-from .. import sources
-from . import COLUMNS
+from . import COLUMNS, sha256_memo
 
 _MASK_DELTA = 0xA282EAD8   # TensorFlow core/lib/hash/crc32c.h kMaskDelta
 _FINAL = 2                 # evaluation_data index at the end of training (nasbench/api.py)
@@ -173,7 +172,7 @@ def model_metrics(raw: bytes, only: int | None = None) -> tuple[int, list[dict[i
 
 # ----------------------------------------------------------------------------- the table
 def digest(path: Path) -> str:
-    return sources.sha256_of(path)
+    return sha256_memo(path)
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -12,8 +12,7 @@ import pandas as pd
 
 from ...errors import BenchsuiteError
 from ...spaces import nb201 as space
-from .. import sources
-from . import COLUMNS
+from . import COLUMNS, sha256_memo
 
 # (our dataset, NB201 dataset, NB201 set, our metric)
 _SETS = (
@@ -47,7 +46,7 @@ def arch_rows(arch: str, by_hp: dict) -> list[tuple]:
 
 
 def digest(path: Path) -> str:
-    return sources.sha256_of(path)
+    return sha256_memo(path)
 
 
 def read_table(path: Path) -> pd.DataFrame:
