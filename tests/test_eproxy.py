@@ -189,3 +189,23 @@ def test_black_pad_fills_the_border_with_the_normalised_black():
     want = augment(x, torch.Generator().manual_seed(3))   # pad 0 on the raw image, same draws
     torch.testing.assert_close(got, (want - mean) / std, atol=1e-5, rtol=0)
     assert not torch.equal(augment((x - mean) / std, torch.Generator().manual_seed(3)), got)
+
+
+def test_dps_searches_once_per_benchmark_and_labelled_set(monkeypatch):
+    """A selector reused on another space or labelled set searches again (it once carried the
+    NB-201 setting over to NB-101)."""
+    from benchsuite.selectors.proxies import eproxy
+
+    calls = []
+
+    def fake_search(fitness, **kw):
+        calls.append(kw)
+        best = em.Setting(branches=em.DEFAULT.branches, lr=em.LRS[len(calls)])
+        return best, 0.5, [(0.5, (best, 3))]
+
+    monkeypatch.setattr(eproxy, "dps_search", fake_search)
+    sel = get_selector("eproxy-dps", seed=0, **TINY)
+    a = Context(space="nb201", dataset="cifar10", labelled={"x": 1.0, "y": 2.0, "z": 3.0})
+    b = Context(space="nb101", dataset="cifar10", labelled={"u": 1.0, "v": 2.0, "w": 3.0})
+    first, second = sel.setting(a), sel.setting(b)
+    assert sel.setting(a) == first and first != second and len(calls) == 2

@@ -182,12 +182,15 @@ class EproxyDPSSelector(EproxySelector):
         super().__init__(seed=seed, device=device, batch_size=batch_size, iters=iters, C=C, N=N,
                          network=network, cifar_dir=cifar_dir)
         self.labels, self.evals, self.population, self.tournament = labels, evals, population, tournament
-        self._best: em.Setting | None = None
+        # One search per (space, dataset, labelled cells): a selector reused on another benchmark
+        # searches again rather than carrying a setting fitted elsewhere.
+        self._best: dict[tuple, em.Setting] = {}
         self.search_report: dict[str, Any] = {}
 
     def setting(self, ctx: Context) -> em.Setting:
-        if self._best is not None:
-            return self._best
+        key = (ctx.space, ctx.dataset, tuple(sorted(ctx.labelled.items())))
+        if key in self._best:
+            return self._best[key]
         if len(ctx.labelled) < 3:
             raise ValueError(f"eproxy-dps needs labelled cells to search on, got {len(ctx.labelled)}")
         archs = sorted(ctx.labelled)
@@ -202,7 +205,7 @@ class EproxyDPSSelector(EproxySelector):
 
         best, rho, history = dps_search(fitness, evals=self.evals, population=self.population,
                                         tournament=self.tournament, seed=self.seed, iters=self.iters)
-        self._best = best
+        self._best[key] = best
         self.search_report = {"best_setting": json.loads(best.key()), "best_fit_spearman": rho,
                               "fit_cells": len(archs), "evaluated_settings": len(history),
                               "published_setting_fit_spearman": history[0][0]}
