@@ -22,13 +22,12 @@ import numpy as np
 from scipy import stats
 
 from ...data.images import load_images, proxy_batch
-from ...errors import ConfigError
 from ...spaces import get_space
 from ..base import Context, Selector
 from ..registry import SELECTORS
 from . import eproxy_model as em
 from .cache import ProxyCache, score_with_cache
-from .zero_cost import NETWORKS, _network_kwargs
+from .zero_cost import NETWORKS, _network_kwargs, check_one_of
 
 VERSION = 2  # 2: GenNAS-Zero's network, input batch, weight-decay set and initialisers
 
@@ -49,8 +48,7 @@ class EproxySelector(Selector):
                  C: int | None = None, N: int | None = None, network: str = "reference",
                  cifar_dir: str | None = None) -> None:
         super().__init__(seed=seed)
-        if network not in NETWORKS:
-            raise ConfigError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
+        check_one_of("network", network, NETWORKS)
         self.device, self.batch_size, self.iters = device, batch_size, iters
         self.C, self.N, self.network, self.cifar_dir = C, N, network, cifar_dir
         self._x = None

@@ -37,6 +37,12 @@ def load_batch(ctx: Context, batch_size: int, seed: int, cifar_dir: str | None, 
 NETWORKS = ("reference", "benchmark")
 
 
+def check_one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """The one-line error of a hyperparameter outside its choices (network, zico batches)."""
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
 def _network_kwargs(space: str, C: int | None, N: int | None, network: str = "benchmark") -> dict:
     """Width/depth overrides: NB201 init channels C and cells per stage N; NB101 stem channels and
     cells per stack. None keeps each benchmark's own network (the one its table was trained with).
@@ -61,8 +67,7 @@ class ZeroCostSelector(Selector):
         if cell_batch is not None and cell_batch < 1:
             raise ConfigError(f"cell_batch must be >= 1, not {cell_batch}")
         self.cell_batch = cell_batch
-        if network not in NETWORKS:
-            raise ConfigError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
+        check_one_of("network", network, NETWORKS)
         self.network = network
         self.device = device
         self.batch_size = batch_size
@@ -177,8 +182,7 @@ class ZicoSelector(ZeroCostSelector):
                  cell_batch: int | None = None, cifar_dir: str | None = None) -> None:
         super().__init__(seed=seed, device=device, batch_size=batch_size, share=share, C=C, N=N, network=network,
                          cell_batch=cell_batch, cifar_dir=cifar_dir)
-        if batches not in ZICO_BATCHES:
-            raise ConfigError(f"batches must be one of {', '.join(ZICO_BATCHES)}, not {batches!r}")
+        check_one_of("batches", batches, ZICO_BATCHES)
         if batches == "loader" and share:
             raise ConfigError("zico batches=loader draws twice the images; it cannot share one batch with the "
                               "other proxies (share=true)")
