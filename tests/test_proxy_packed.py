@@ -48,6 +48,21 @@ def test_packed_equals_one_cell_path(batch, style):
             assert _close(o[name], m[name], rel), (cell, name, o[name], m[name])
 
 
+def test_packed_naswot_live_relus_equal_one_cell_path(batch):
+    """relus=live in a pack where the same edge is live in some networks and dead in others."""
+    from benchsuite.spaces.nb201_net import live_edges
+
+    cells = CELLS + ["|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"]
+    dead = [c for c in cells if not all(live or op == "none" for op, live in
+                                        zip(nb201.parse_arch(c), live_edges(nb201.parse_arch(c))))]
+    assert len(dead) >= 2   # the pack holds cells with dead conv edges
+    one = [compute(b, x, y, ["naswot"], seed=0, naswot_relus="live")["naswot"]
+           for b in _builds(cells, "zero-cost-nas") for x, y in [batch]]
+    many = compute_packed(_builds(cells, "zero-cost-nas"), *batch, ["naswot"], seed=0, naswot_relus="live")
+    for cell, o, m in zip(cells, one, many):
+        assert _close(o, m["naswot"], 1e-6), cell
+
+
 def test_packed_single_network_matches_zico_tightly(batch):
     """One network in the pack: ZiCo within 1e-3 (a wrong layer moves it by percents)."""
     x, y = batch

@@ -15,7 +15,9 @@ from benchsuite.data.images import load_images, proxy_batch
 from benchsuite.errors import ConfigError
 from benchsuite.selectors.base import Context
 from benchsuite.selectors.proxies.measures import PROXIES, compute
+from benchsuite.selectors.proxies.packed import compute_packed
 from benchsuite.spaces import nb201
+from benchsuite.spaces.nb201_net import live_edges
 
 pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
 
@@ -188,6 +190,64 @@ def test_naswot_counts_the_relus_the_reference_counts_dead_branches_included(bat
         ref = ref_naswot(_small(arch).train(), x, y, visited)
         assert visited and all(visited), arch
         assert ours == pytest.approx(ref, rel=1e-6), arch
+
+
+# Node 1 and node 2 lead nowhere (1->2, 1->3 and 2->3 are none): their convs are dead branches.
+DEAD = "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+BARE = "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"   # the same cell without them
+
+
+def test_live_edges_follow_paths_to_the_output():
+    assert live_edges(nb201.parse_arch(DEAD)) == (False, False, False, True, False, False)
+    assert live_edges(nb201.parse_arch(ARCH)) == (True,) * 5 + (True,)
+    # 1->2 is live only because 2->3 is: node 1 reaches the output through node 2
+    chain = nb201.parse_arch("|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|none~0|none~1|skip_connect~2|")
+    assert live_edges(chain) == (True, False, True, False, False, True)
+    cut = nb201.parse_arch("|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|none~0|none~1|none~2|")
+    assert live_edges(cut) == (False,) * 6
+
+
+def _with_bare_weights(arch, bn):
+    """``arch``'s network carrying the weights of BARE's network (same seed) wherever the two share
+    a parameter; only the dead convs keep weights of their own."""
+    torch.manual_seed(0)
+    bare = _small(BARE, bn).state_dict()
+    torch.manual_seed(1)
+    net = _small(arch, bn)
+    missing, unexpected = net.load_state_dict(bare, strict=False)
+    assert not unexpected and all(".edges.0." in k or ".edges.1." in k for k in missing)
+    return net
+
+
+@pytest.mark.parametrize("path", ["one-cell", "packed"])
+def test_naswot_live_relus_ignore_a_dead_conv_branch(batch, path):
+    """Issue 13 item 3: with relus=live, adding dead conv branches to a cell leaves K unchanged
+    when the live weights are equal; the reference's counting (relus=all) does not."""
+    x, y = batch
+
+    def score(arch, relus):
+        build = lambda bn: _with_bare_weights(arch, bn)  # noqa: E731
+        if path == "packed":
+            return compute_packed([build], x, y, ["naswot"], seed=0, naswot_relus=relus)[0]["naswot"]
+        return compute(build, x, y, ["naswot"], seed=0, naswot_relus=relus)["naswot"]
+
+    bare = score(BARE, "live")
+    assert score(BARE, "all") == bare  # no dead ReLU in BARE: the two countings agree
+    assert score(DEAD, "live") == pytest.approx(bare, rel=1e-9, abs=1e-9)
+    assert abs(score(DEAD, "all") - bare) > 1e-3
+
+
+def test_naswot_relus_option_checked_keyed_and_stated(tmp_path):
+    with pytest.raises(ConfigError, match="relus must be one of all, live"):
+        get_selector("naswot", relus="dead")
+    ctx = Context(space="nb201", dataset="cifar10", seed=0, cache_dir=str(tmp_path))
+    kw = dict(seed=0, C=4, N=1, batch_size=8)
+    ref, live = get_selector("naswot", **kw), get_selector("naswot", relus="live", **kw)
+    assert live.hparams()["relus"] == "live" and ref.hparams()["relus"] == "all"
+    assert any("relus=live" in d for d in live.deviations) and not any("relus" in d for d in ref.deviations)
+    a, b = ref.score([DEAD, ARCH], ctx), live.score([DEAD, ARCH], ctx)
+    assert a[1] == pytest.approx(b[1]) and abs(a[0] - b[0]) > 1e-3  # ARCH has no dead edge
+    assert live.cache_stats == (0, 2)  # its own cache entries, not the reference counting's
 
 
 def test_cell_conv_bias_reaches_fisher_only(batch):

@@ -66,10 +66,23 @@ def make_op(op: str, c: int, bn: bool = True, affine: bool = True) -> nn.Module:
     raise ValueError(f"unknown NB201 op {op!r}")
 
 
+def live_edges(ops: tuple[str, ...]) -> tuple[bool, ...]:
+    """Per edge (string order): is it on a path to the cell's output? An edge i->j is live when its
+    op is not ``none`` and node j reaches node 3 through ops that are not ``none``. A dead edge's
+    output is multiplied by zero before it reaches the output (its gradient is exactly zero)."""
+    reaches = {3}
+    for k in reversed(range(len(EDGES))):   # edges into later nodes come later: one backward sweep
+        dst, src = EDGES[k]
+        if ops[k] != "none" and dst in reaches:
+            reaches.add(src)
+    return tuple(op != "none" and dst in reaches for op, (dst, _src) in zip(ops, EDGES))
+
+
 class Cell(nn.Module):
     def __init__(self, ops: tuple[str, ...], c: int, bn: bool = True, affine: bool = True):
         super().__init__()
         self.edges = nn.ModuleList(make_op(op, c, bn, affine) for op in ops)
+        self.live = live_edges(tuple(ops))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -111,6 +124,12 @@ class NB201Network(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.lastact(self.cells(self.stem(x)))
         return self.classifier(self.pool(out).flatten(1))
+
+
+def dead_branch_relus(net: nn.Module) -> list[nn.Module]:
+    """The ReLUs of ops on dead edges (``live_edges``) of every cell in ``net``; none outside cells."""
+    return [m for cell in net.modules() if isinstance(cell, Cell)
+            for op, live in zip(cell.edges, cell.live) if not live for m in op.modules() if isinstance(m, nn.ReLU)]
 
 
 def build_network(arch: str, *, C: int = 16, N: int = 5, num_classes: int = 10, bn: bool = True,

@@ -27,9 +27,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...spaces.nb201_net import dead_branch_relus
+
 PROXIES = ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacov", "naswot", "zico")
 SHARED = frozenset({"snip", "grasp", "fisher", "grad_norm", "jacov", "naswot"})
 VERSION = 1  # bump when any computation below changes: it keys the on-disk cache
+# Which ReLUs naswot's kernel counts. "all": BayesWatch's score_networks.py counts a ReLU once a
+# backward pass has reached it, and NB-201's `none` is x.mul(0.), which keeps a dead branch in the
+# graph, so every ReLU counts. "live": only ReLUs on a path to the output (a dead edge, see
+# nb201_net.live_edges, is left out), so a cell's score does not depend on convs that cannot act.
+NASWOT_RELUS = ("all", "live")
 
 
 def _weighted_layers(net: nn.Module) -> list[nn.Module]:
@@ -62,8 +69,10 @@ def fisher_channels(act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     return 0.5 * g_nk.pow(2).mean(0)
 
 
-def shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor, wanted: set[str]) -> dict[str, float]:
-    """One forward; the gradients each of ``wanted`` (a subset of SHARED) needs."""
+def shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor, wanted: set[str],
+                naswot_relus: str = "all") -> dict[str, float]:
+    """One forward; the gradients each of ``wanted`` (a subset of SHARED) needs. ``naswot_relus``
+    (see NASWOT_RELUS) says which ReLUs feed naswot's kernel."""
     out: dict[str, float] = {}
     layers = _weighted_layers(net)
     acts: dict[nn.Module, torch.Tensor] = {}  # keyed by layer: execution order differs from module order
@@ -76,7 +85,8 @@ def shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor, wanted: set[st
         def code(_m, inp, _o):
             kernel.add_(agreement_kernel((inp[0].detach().reshape(n, -1) > 0).float()))
 
-        hooks += [m.register_forward_hook(code) for m in net.modules() if isinstance(m, nn.ReLU)]
+        skip = set(dead_branch_relus(net)) if naswot_relus == "live" else set()
+        hooks += [m.register_forward_hook(code) for m in net.modules() if isinstance(m, nn.ReLU) and m not in skip]
     need_x = bool({"jacov"} & wanted)
     x = x.clone().requires_grad_(need_x)
     try:
@@ -170,21 +180,21 @@ def bn_free_copy(build: Callable[..., nn.Module], state: dict) -> nn.Module:
 
 
 def compute(build: Callable[..., nn.Module], x: torch.Tensor, y: torch.Tensor, names: Iterable[str], *,
-            seed: int, device: str = "cpu") -> dict[str, float]:
+            seed: int, device: str = "cpu", naswot_relus: str = "all") -> dict[str, float]:
     """All requested proxies for one architecture. ``build(bn=...)`` makes its network; every
     proxy sees the same initial weights (seeded), as each reference copies one initialised net."""
     with full_precision(device):
-        return _compute(build, x, y, set(names), seed=seed, device=device)
+        return _compute(build, x, y, set(names), seed=seed, device=device, naswot_relus=naswot_relus)
 
 
-def _compute(build, x, y, names: set[str], *, seed: int, device: str) -> dict[str, float]:
+def _compute(build, x, y, names: set[str], *, seed: int, device: str, naswot_relus: str) -> dict[str, float]:
     torch.manual_seed(seed)
     net = build(bn=True).to(device).train()
     init = {k: v.clone() for k, v in net.state_dict().items()}
     x, y = x.to(device), y.to(device)
     out: dict[str, float] = {}
     if names & SHARED:
-        out.update(shared_pass(net, x, y, names & SHARED))
+        out.update(shared_pass(net, x, y, names & SHARED, naswot_relus))
     if "zico" in names:
         net.load_state_dict(init)
         out["zico"] = zico(net, x, y)

@@ -64,7 +64,8 @@ class PackedNB201:
                                     self._layer([b.downsample[1] for b in blocks], every)))
             else:
                 assert all(isinstance(b, Cell) for b in blocks)
-                self.blocks.append(("cell", [self._edge([b.edges[e] for b in blocks]) for e in range(6)]))
+                self.blocks.append(("cell", [self._edge([b.edges[e] for b in blocks], [b.live[e] for b in blocks])
+                                             for e in range(6)]))
         last = [n.lastact[0] for n in nets]
         self.last_bn = _Norm(last, device) if isinstance(last[0], nn.BatchNorm2d) else None
         cls = [n.classifier for n in nets]
@@ -81,8 +82,9 @@ class PackedNB201:
         bn = _Norm([s[1] for s in seqs], self.device) if len(seqs[0]) > 1 else None
         return conv, bn
 
-    def _edge(self, ops):
-        """The networks on one edge, grouped by op: [(kind, idx, packed conv/bn or None)]."""
+    def _edge(self, ops, live):
+        """The networks on one edge, grouped by op: [(kind, idx, packed conv/bn or None, live)], where
+        ``live`` = (positions in idx, network ids) of the networks whose edge is live (naswot "live")."""
         groups: dict[str, list[int]] = {}
         for j, op in enumerate(ops):
             if isinstance(op, Zero):
@@ -94,7 +96,8 @@ class PackedNB201:
         for kind, members in groups.items():
             idx = torch.tensor(members, device=self.device)
             packed = self._conv_bn([list(ops[j])[1:] for j in members], idx) if kind.startswith("conv") else None
-            out.append((kind, idx, packed))
+            pos = [p for p, j in enumerate(members) if live[j]]
+            out.append((kind, idx, packed, (torch.tensor(pos, dtype=torch.long, device=self.device), idx[pos])))
         return out
 
     # --- forward: x5 is (batch, n, C, H, W) for the networks in idx ---
@@ -114,15 +117,20 @@ class PackedNB201:
         y = F.batch_norm(y5.reshape(b, n * c, h, w), None, None, norm.w, norm.b, training=True, eps=norm.eps)
         return y.reshape(b, n, c, h, w)
 
-    def _relu(self, x5: torch.Tensor, idx: torch.Tensor, rec) -> torch.Tensor:
+    def _relu(self, x5: torch.Tensor, idx: torch.Tensor, rec, live=None) -> torch.Tensor:
         if rec.kernel is not None:  # naswot, one kernel per network: codes (network, image, unit)
-            c = (x5.detach() > 0).transpose(0, 1).reshape(x5.shape[1], x5.shape[0], -1).float()
-            rec.kernel.index_add_(0, idx, agreement_kernel(c))
+            seen = x5.detach()
+            if rec.live_only and live is not None:  # a cell edge: only the networks where it is live
+                pos, idx = live
+                seen = seen.index_select(1, pos)
+            if len(idx):
+                c = (seen > 0).transpose(0, 1).reshape(seen.shape[1], seen.shape[0], -1).float()
+                rec.kernel.index_add_(0, idx, agreement_kernel(c))
         return F.relu(x5)
 
-    def _rcb(self, packed, x5, idx, rec):
+    def _rcb(self, packed, x5, idx, rec, live=None):
         conv, norm = packed
-        return self._bn(norm, self._conv(conv, self._relu(x5, idx, rec), rec))
+        return self._bn(norm, self._conv(conv, self._relu(x5, idx, rec, live), rec))
 
     def forward(self, x5: torch.Tensor, rec) -> torch.Tensor:
         every = torch.arange(self.k, device=self.device)
@@ -141,7 +149,7 @@ class PackedNB201:
             for j in range(1, 4):
                 total = torch.zeros_like(x5)
                 for i in range(j):
-                    for kind, idx, packed in block[1][e]:
+                    for kind, idx, packed, live in block[1][e]:
                         src = nodes[i].index_select(1, idx)
                         if kind == "pool":
                             bsz, n, c, h, w = src.shape
@@ -150,7 +158,7 @@ class PackedNB201:
                         elif kind == "skip":
                             y = src
                         else:
-                            y = self._rcb(packed, src, idx, rec)
+                            y = self._rcb(packed, src, idx, rec, live)
                         total = total.index_add(1, idx, y)
                     e += 1
                 nodes.append(total)
@@ -166,8 +174,9 @@ class PackedNB201:
 
 
 class _Recorder:
-    def __init__(self, k: int, fisher: bool, naswot: bool, batch: int, device):
+    def __init__(self, k: int, fisher: bool, naswot: bool, batch: int, device, live_only: bool = False):
         self.acts = [] if fisher else None
+        self.live_only = live_only
         self.kernel = torch.zeros(k, batch, batch, dtype=torch.float64, device=device) if naswot else None
 
 
@@ -187,10 +196,11 @@ def _rows(t: torch.Tensor, layer: _Layer) -> torch.Tensor:
     return t.reshape(layer.n, -1)
 
 
-def shared_pass_packed(packed: PackedNB201, x, y, wanted: set[str]) -> dict[str, torch.Tensor]:
+def shared_pass_packed(packed: PackedNB201, x, y, wanted: set[str],
+                       naswot_relus: str = "all") -> dict[str, torch.Tensor]:
     k, n = packed.k, x.shape[0]
     dev = packed.device
-    rec = _Recorder(k, "fisher" in wanted, "naswot" in wanted, n, dev)
+    rec = _Recorder(k, "fisher" in wanted, "naswot" in wanted, n, dev, live_only=naswot_relus == "live")
     x5 = x.unsqueeze(1).expand(n, k, *x.shape[1:]).clone().requires_grad_("jacov" in wanted)
     logits = packed.forward(x5, rec)
     out: dict[str, torch.Tensor] = {}
@@ -274,14 +284,15 @@ def synflow_packed(plain_nets: Sequence[NB201Network], shape, device) -> torch.T
 
 
 def compute_packed(builds: Sequence[Callable[..., nn.Module]], x, y, names, *, seed: int,
-                   device: str = "cpu") -> list[dict[str, float]]:
+                   device: str = "cpu", naswot_relus: str = "all") -> list[dict[str, float]]:
     """``compute`` for many NB201 cells at once: one dict per build, the same values up to float
     summation order. Each network is built under ``torch.manual_seed(seed)``, as ``compute`` does."""
     with full_precision(device):
-        return _compute_packed(builds, x, y, set(names), seed=seed, device=device)
+        return _compute_packed(builds, x, y, set(names), seed=seed, device=device, naswot_relus=naswot_relus)
 
 
-def _compute_packed(builds, x, y, names: set[str], *, seed: int, device: str) -> list[dict[str, float]]:
+def _compute_packed(builds, x, y, names: set[str], *, seed: int, device: str,
+                    naswot_relus: str) -> list[dict[str, float]]:
     nets, plains = [], []
     for build in builds:
         torch.manual_seed(seed)
@@ -294,7 +305,7 @@ def _compute_packed(builds, x, y, names: set[str], *, seed: int, device: str) ->
     if names & (SHARED | {"zico"}):
         packed = PackedNB201(nets, device)
         if names & SHARED:
-            cols.update(shared_pass_packed(packed, x, y, names & SHARED))
+            cols.update(shared_pass_packed(packed, x, y, names & SHARED, naswot_relus))
         if "zico" in names:
             cols["zico"] = zico_packed(packed, x, y)
     if "synflow" in names:

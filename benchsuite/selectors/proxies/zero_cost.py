@@ -57,6 +57,7 @@ def _network_kwargs(space: str, C: int | None, N: int | None, network: str = "be
 
 class ZeroCostSelector(Selector):
     proxy = ""
+    naswot_relus = "all"   # NaswotSelector's `relus`; the shared passes compute naswot for the others too
     deviations = (PAD_DEVIATION,)   # synflow, which reads no image, clears it
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
 
@@ -106,9 +107,11 @@ class ZeroCostSelector(Selector):
         x, y, source = self._batch
         y = y % _CLASSES[ctx.dataset] if _CLASSES[ctx.dataset] < NUM_CLASSES[_IMAGES[ctx.dataset]] else y
         net_kw = _network_kwargs(ctx.space, self.C, self.N, self.network)
-        cache = ProxyCache.open(ctx.space, {"seed": self.seed, "batch": self._images_drawn(), "images": source,
-                                       "classes": _CLASSES[ctx.dataset], "net": net_kw, "version": VERSION},
-                           root=ctx.cache_dir)
+        key = {"seed": self.seed, "batch": self._images_drawn(), "images": source,
+               "classes": _CLASSES[ctx.dataset], "net": net_kw, "version": VERSION}
+        if self.naswot_relus != "all":  # keyed only when it changes a value, so caches stay valid
+            key["naswot_relus"] = self.naswot_relus
+        cache = ProxyCache.open(ctx.space, key, root=ctx.cache_dir)
         names = self._names()
 
         def builder(rep: str):
@@ -118,12 +121,14 @@ class ZeroCostSelector(Selector):
             return build
 
         def compute_cell(rep: str) -> dict[str, float]:
-            return compute(builder(rep), x, y, names, seed=self.seed, device=self.device)
+            return compute(builder(rep), x, y, names, seed=self.seed, device=self.device,
+                           naswot_relus=self.naswot_relus)
 
         def compute_cells(reps: list[str]) -> list[dict[str, float]]:
             from .packed import compute_packed
 
-            return compute_packed([builder(r) for r in reps], x, y, names, seed=self.seed, device=self.device)
+            return compute_packed([builder(r) for r in reps], x, y, names, seed=self.seed, device=self.device,
+                                  naswot_relus=self.naswot_relus)
 
         packed = ctx.space == "nb201"  # NB101 cells differ in depth and width: one network at a time
         before = (cache.hits, cache.misses)
@@ -160,7 +165,39 @@ GraspSelector = _make("grasp", "GraSP Σ −w·Hg (Wang et al. 2020).")
 FisherSelector = _make("fisher", "Fisher channel saliency (Turner et al. 2020), summed over weights.")
 GradNormSelector = _make("grad_norm", "Σ over layers of the L2 norm of the weight gradient.")
 JacovSelector = _make("jacov", "Jacobian covariance score (Mellor et al. 2021 v1).")
-NaswotSelector = _make("naswot", "NASWOT log|det K| of ReLU binary codes (Mellor et al. 2021).")
+
+
+@SELECTORS.register("naswot")
+class NaswotSelector(ZeroCostSelector):
+    """NASWOT log|det K| of ReLU binary codes (Mellor et al. 2021).
+
+    ``relus="all"`` (default) counts the ReLUs BayesWatch's ``score_networks.py`` counts: every one
+    a backward pass reached, which on NB-201 (``none`` = ``x.mul(0.)``) is every ReLU, also those of
+    a conv on a branch that cannot reach the output. ``relus="live"`` leaves those out (NB-201 cells'
+    dead edges, ``nb201_net.live_edges``), so such a conv no longer changes the score; NB-101 cells
+    are pruned of dead vertices, so there the two are the same."""
+
+    name = proxy = "naswot"
+
+    def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, relus: str = "all",
+                 share: bool = False, C: int | None = None, N: int | None = None, network: str = "reference",
+                 cell_batch: int | None = None, cifar_dir: str | None = None) -> None:
+        super().__init__(seed=seed, device=device, batch_size=batch_size, share=share, C=C, N=N, network=network,
+                         cell_batch=cell_batch, cifar_dir=cifar_dir)
+        from .measures import NASWOT_RELUS
+
+        check_one_of("relus", relus, NASWOT_RELUS)
+        self.naswot_relus = self.relus = relus
+
+    @property
+    def deviations(self) -> tuple[str, ...]:
+        if self.relus == "all":
+            return (PAD_DEVIATION,)
+        return (PAD_DEVIATION, "relus=live: the kernel leaves out the ReLUs of ops on NB-201 edges that cannot "
+                "reach the cell output; BayesWatch's score_networks.py counts every ReLU a backward pass "
+                "reached, which with none = x.mul(0.) is all of them (--hp relus=all)")
+
+
 ZICO_BATCHES = ("halves", "loader")
 
 
