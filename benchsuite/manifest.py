@@ -37,8 +37,16 @@ def git_state() -> dict[str, Any]:
         return {"commit": None}
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def environment() -> dict[str, Any]:
-    return {"platform": platform.platform(), "argv": sys.argv, "cpu_count": os.cpu_count()}
+    """Where the run ran. torch's thread count is recorded because a trained supernet (or any long
+    float computation) is bit-reproducible only at the same count: summation order changes with it."""
+    torch = sys.modules.get("torch")   # only if the selector loaded it: importing it costs seconds
+    return {"platform": platform.platform(), "argv": sys.argv, "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads() if torch is not None else None,
+            **{k.lower(): os.environ.get(k) for k in THREAD_VARS}}
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

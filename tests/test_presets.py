@@ -115,6 +115,7 @@ def test_it_offers_both_readings():
 @pytest.mark.bundle   # zico needs CIFAR images
 def test_run_json_carries_the_deviations(tmp_path):
     import json
+    import os
 
     from benchsuite.cli import main
 
@@ -122,6 +123,9 @@ def test_run_json_carries_the_deviations(tmp_path):
                  "--out", str(tmp_path / "r"), "--n-boot", "0", "--no-plots"]) == 0
     run = json.loads((tmp_path / "r" / "run.json").read_text())
     assert run["deviations"] == list(get_selector("zico").deviations)
+    # the thread count a torch run's numbers depend on (see manifest.environment)
+    assert run["env"]["torch_threads"] == torch.get_num_threads() >= 1
+    assert run["env"]["omp_num_threads"] == os.environ.get("OMP_NUM_THREADS")
 
 
 @pytest.mark.bundle   # CIFAR images
