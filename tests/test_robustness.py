@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from benchsuite.cli import main
-from benchsuite.run_folder import locked
+from benchsuite.run_folder import LOCK, locked
 
 pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
 
@@ -36,15 +36,28 @@ def test_a_locked_folder_refuses_a_second_run(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_two_processes_resuming_one_folder(tmp_path):
-    """Both resume an interrupted run at once: one continues, the other is refused, no row twice."""
+    """Both resume an interrupted run at once: one continues, the other is refused, no row twice.
+    The first is paused (SIGSTOP) once it holds the lock, so the two overlap however the machine
+    schedules them: left to run, it can finish its 59 cells before a second process on a loaded
+    machine has even imported torch, and the second then finds a finished run."""
     out = tmp_path / "r"
     args = [*SLOW, "--sample", "60", "--out", str(out), "--no-plots", "--n-boot", "0"]
     assert _stop_after_first_rows(args, out, signal.SIGINT) == 130
-    procs = [subprocess.Popen([sys.executable, "-m", "benchsuite", "run", *args, "--resume"],
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    codes = sorted(p.wait(timeout=600) for p in procs)
-    errs = [p.stderr.read() for p in procs]
-    assert codes == [0, 2] and any("is in use by another run" in e for e in errs)
+    cmd = [sys.executable, "-m", "benchsuite", "run", *args, "--resume"]
+    first = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while (out / LOCK).read_text().strip() != str(first.pid):   # the lock records its holder's pid
+        assert first.poll() is None, first.stderr.read()
+        assert time.time() - t0 < 300, "the resumed run never took the lock"
+        time.sleep(0.005)
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        assert second.wait(timeout=600) == 2
+        assert "is in use by another run" in second.stderr.read()
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=600) == 0, first.stderr.read()
     scores = pd.read_csv(out / "scores.csv")
     assert len(scores) == 60 and not scores.duplicated(["arch", "seed"]).any()
     m = pd.read_csv(out / "metrics.csv")
