@@ -15,7 +15,9 @@ from benchsuite.run_folder import LOCK, locked
 
 pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
 
-SLOW = ["--selector", "synflow", "--hp", "share=false", "--hp", "C=4", "--hp", "N=1", "--hp", "batch_size=8"]
+# Slow enough per cell (float64 synflow, C=8, N=2) that a signal sent after the first row lands
+# before the last one: at C=4, N=1 a loaded machine once saw the whole run end first.
+SLOW = ["--selector", "synflow", "--hp", "share=false", "--hp", "C=8", "--hp", "N=2", "--hp", "batch_size=8"]
 
 
 def _cli(*args, timeout=300):
@@ -81,7 +83,7 @@ def _wait_for_rows(out, n, proc, timeout=120):
         except (OSError, pd.errors.EmptyDataError):
             pass
         assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.2)
+        time.sleep(0.01)
     raise AssertionError("no scores appeared")
 
 
