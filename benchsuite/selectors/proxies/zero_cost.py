@@ -57,7 +57,8 @@ def _network_kwargs(space: str, C: int | None, N: int | None, network: str = "be
 
 class ZeroCostSelector(Selector):
     proxy = ""
-    naswot_relus = "all"   # NaswotSelector's `relus`; the shared passes compute naswot for the others too
+    relus = "all"   # the ReLUs naswot counts: NaswotSelector's hyperparameter; the shared passes
+                    # compute naswot for the other proxies too, always the reference's way
     deviations = (PAD_DEVIATION,)   # synflow, which reads no image, clears it
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
 
@@ -109,8 +110,8 @@ class ZeroCostSelector(Selector):
         net_kw = _network_kwargs(ctx.space, self.C, self.N, self.network)
         key = {"seed": self.seed, "batch": self._images_drawn(), "images": source,
                "classes": _CLASSES[ctx.dataset], "net": net_kw, "version": VERSION}
-        if self.naswot_relus != "all":  # keyed only when it changes a value, so caches stay valid
-            key["naswot_relus"] = self.naswot_relus
+        if self.relus != "all":  # keyed only when it changes a value, so caches stay valid
+            key["naswot_relus"] = self.relus
         cache = ProxyCache.open(ctx.space, key, root=ctx.cache_dir)
         names = self._names()
 
@@ -122,13 +123,13 @@ class ZeroCostSelector(Selector):
 
         def compute_cell(rep: str) -> dict[str, float]:
             return compute(builder(rep), x, y, names, seed=self.seed, device=self.device,
-                           naswot_relus=self.naswot_relus)
+                           naswot_relus=self.relus)
 
         def compute_cells(reps: list[str]) -> list[dict[str, float]]:
             from .packed import compute_packed
 
             return compute_packed([builder(r) for r in reps], x, y, names, seed=self.seed, device=self.device,
-                                  naswot_relus=self.naswot_relus)
+                                  naswot_relus=self.relus)
 
         packed = ctx.space == "nb201"  # NB101 cells differ in depth and width: one network at a time
         before = (cache.hits, cache.misses)
@@ -187,7 +188,7 @@ class NaswotSelector(ZeroCostSelector):
         from .measures import NASWOT_RELUS
 
         check_one_of("relus", relus, NASWOT_RELUS)
-        self.naswot_relus = self.relus = relus
+        self.relus = relus
 
     @property
     def deviations(self) -> tuple[str, ...]:
