@@ -47,11 +47,9 @@ def test_two_processes_resuming_one_folder(tmp_path):
     assert _stop_after_first_rows(args, out, signal.SIGINT) == 130
     cmd = [sys.executable, "-m", "benchsuite", "run", *args, "--resume"]
     first = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    t0 = time.time()
-    while (out / LOCK).read_text().strip() != str(first.pid):   # the lock records its holder's pid
-        assert first.poll() is None, first.stderr.read()
-        assert time.time() - t0 < 300, "the resumed run never took the lock"
-        time.sleep(0.005)
+    # the lock file records its holder's pid (the file outlives each run; flock is the lock)
+    _wait_until(lambda: (out / LOCK).read_text().strip() == str(first.pid), first, 300,
+                "the resumed run never took the lock")
     first.send_signal(signal.SIGSTOP)
     try:
         second = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
@@ -75,16 +73,24 @@ def _stop_after_first_rows(args, out, sig) -> int:
 
 
 def _wait_for_rows(out, n, proc, timeout=120):
+    def enough() -> bool:
+        try:
+            return len(pd.read_csv(out / "scores.csv")) >= n
+        except (OSError, pd.errors.EmptyDataError):
+            return False
+
+    _wait_until(enough, proc, timeout, "no scores appeared")
+
+
+def _wait_until(ready, proc, timeout: float, failure: str) -> None:
+    """Poll ``ready()`` every 10 ms until it holds; fail if ``proc`` exits first or ``timeout`` passes."""
     t0 = time.time()
     while time.time() - t0 < timeout:
-        try:
-            if len(pd.read_csv(out / "scores.csv")) >= n:
-                return
-        except (OSError, pd.errors.EmptyDataError):
-            pass
+        if ready():
+            return
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.01)
-    raise AssertionError("no scores appeared")
+    raise AssertionError(failure)
 
 
 @pytest.mark.slow
