@@ -7,9 +7,17 @@ import torch
 
 from benchsuite import get_selector
 from benchsuite.data.images import augment, load_images, proxy_batch
+from benchsuite.errors import ConfigError
 from benchsuite.selectors.base import Context
 from benchsuite.selectors.proxies import eproxy_model as em
-from benchsuite.selectors.proxies.eproxy import dps_search, mutate, random_setting, used
+from benchsuite.selectors.proxies.eproxy import (
+    DPS_DEFAULTS,
+    EproxyDPSSelector,
+    dps_search,
+    mutate,
+    random_setting,
+    used,
+)
 from benchsuite.spaces import nb201
 
 pytestmark = pytest.mark.bundle   # CIFAR images or the bundle's own files (see conftest)
@@ -71,7 +79,7 @@ def test_mutation_and_random_settings_stay_in_the_space():
     rng = random.Random(0)
     genome = random_setting(rng, 10)
     for _ in range(50):
-        genome = mutate(genome, rng)
+        genome = mutate(genome, rng, 0.2)
         s = used(genome)
         assert 1 <= len(s.branches) <= 3 and s.lr in em.LRS and s.alpha in em.ALPHAS
         assert all(set(b.features) <= set(em.FEATURES) and b.head_channels in em.CHANNELS for b in s.branches)
@@ -209,3 +217,46 @@ def test_dps_searches_once_per_benchmark_and_labelled_set(monkeypatch):
     b = Context(space="nb101", dataset="cifar10", labelled={"u": 1.0, "v": 2.0, "w": 3.0})
     first, second = sel.setting(a), sel.setting(b)
     assert sel.setting(a) == first and first != second and len(calls) == 2
+
+
+def test_dps_defaults_and_grids_are_gennas_zeros():
+    """GenNAS-Zero configs/config_loss_macs_nb201_nas.yaml (791b2b2): nas_config lines 25-35,
+    ea_config lines 36-39, train_config total_pairs (68) and train_sample (77)."""
+    assert DPS_DEFAULTS == {"labels": 20, "evals": 200, "population": 40, "tournament": 10, "mutation": 0.2}
+    hp = get_selector("eproxy-dps").hparams()
+    assert {k: hp[k] for k in DPS_DEFAULTS} == DPS_DEFAULTS
+    assert em.LRS == tuple(round(0.5 + 0.1 * i, 1) for i in range(11))
+    assert em.ALPHAS == tuple(round(-0.5 + 0.1 * i, 1) for i in range(11)) and em.LEVELS == (0.5, 1, 1.5, 2)
+    assert em.CHANNELS == (16, 32, 64, 128, 256, 512) and em.KERNELS == (1, 3, 7)   # barrier_nas.py index 0/1/2
+    assert em.FEATURES == ("net", "wave_l", "wave_m", "wave_h", "dot")
+    assert em.INITS[1:] == ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
+
+
+def test_mutation_rate_is_per_gene():
+    rng = random.Random(1)
+    start = random_setting(rng, 10)
+    assert all(mutate(start, rng, 1e-12) == start for _ in range(20))
+    # 6 global genes + 3 branches x (5 feature bits + 5 genes), each redrawn or flipped at the rate
+    changed = [sum(a != b for a, b in zip(_genes(start), _genes(mutate(start, rng, 0.5)))) for _ in range(200)]
+    assert 0.3 < np.mean(changed) / len(_genes(start)) < 0.5   # 0.5 x (most redraws differ) ~ 0.43
+
+
+def _genes(genome):
+    s, n = genome
+    out = [s.lr, s.alpha, s.init_net, s.init_barrier, n]
+    for b in s.branches:
+        out += [f in b.features for f in em.FEATURES]
+        out += [b.head_kernel, b.barrier_kernel, b.head_channels, b.barrier_channels, b.level]
+    return out
+
+
+@pytest.mark.parametrize("bad, words", [({"tournament": 41}, "must not exceed population"),
+                                        ({"mutation": 1.5}, "per-gene probability")])
+def test_dps_rejects_settings_its_evolution_cannot_run(bad, words):
+    with pytest.raises(ConfigError, match=words):
+        EproxyDPSSelector(**bad)
+
+
+def test_dps_records_its_deviations():
+    assert any("published setting" in d for d in EproxyDPSSelector.deviations)
+    assert set(get_selector("eproxy").deviations) < set(EproxyDPSSelector.deviations)

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 from ...data.images import load_images, proxy_batch
+from ...errors import ConfigError
 from ...spaces import get_space
 from ..base import Context, Selector
 from ..registry import SELECTORS
@@ -117,7 +118,7 @@ def random_setting(rng: random.Random, iters: int) -> tuple[em.Setting, int]:
                       init_net=rng.choice(em.INITS[1:]), init_barrier=rng.choice(em.INITS[1:]), iters=iters), n
 
 
-def mutate(genome: tuple[em.Setting, int], rng: random.Random, ratio: float = 0.2) -> tuple[em.Setting, int]:
+def mutate(genome: tuple[em.Setting, int], rng: random.Random, ratio: float) -> tuple[em.Setting, int]:
     s, n = genome
 
     def flip(value, choices):
@@ -142,10 +143,12 @@ def used(genome: tuple[em.Setting, int]) -> em.Setting:
     return em.Setting(**{**s.__dict__, "branches": s.branches[:n]})
 
 
-def dps_search(fitness, *, evals: int, population: int, tournament: int, seed: int, iters: int):
+def dps_search(fitness, *, evals: int, population: int, tournament: int, seed: int, iters: int,
+               mutation: float = 0.2):
     """Regularised evolution as in the reference Explorer: ``population`` genomes (the published
-    setting, then random ones), then each new genome mutates the best of ``tournament`` drawn from
-    the last ``population``. Fitness is Spearman ρ on the labelled cells (NaN counts as -1)."""
+    setting, then random ones), then each new genome mutates (each gene with probability
+    ``mutation``) the best of ``tournament`` drawn from the last ``population``. Fitness is
+    Spearman ρ on the labelled cells (NaN counts as -1)."""
     rng = random.Random(seed)
     history: list[tuple[float, tuple[em.Setting, int]]] = []
     published = (em.Setting(**{**em.DEFAULT.__dict__, "iters": iters}), len(em.DEFAULT.branches))
@@ -156,11 +159,18 @@ def dps_search(fitness, *, evals: int, population: int, tournament: int, seed: i
             genome = random_setting(rng, iters)
         else:
             parent = max(rng.sample(history[-population:], tournament), key=lambda t: t[0])[1]
-            genome = mutate(parent, rng)
+            genome = mutate(parent, rng, mutation)
         rho = fitness(used(genome))
         history.append((rho if rho == rho else -1.0, genome))
     best_rho, best = max(history, key=lambda t: t[0])
     return used(best), best_rho, history
+
+
+# DPS's defaults are GenNAS-Zero's NB-201 search config, configs/config_loss_macs_nb201_nas.yaml at
+# 791b2b2: ea_config mutate_ratio 0.2, p_size 40, e_size 10 (lines 36-39); train_config total_pairs
+# 200, one setting evaluated per pair (line 68; do_train.py line 431), train_sample 20 labelled
+# cells (line 77), drawn from data/nb201/cifar10valid.json, i.e. validation accuracy (line 49).
+DPS_DEFAULTS = {"labels": 20, "evals": 200, "population": 40, "tournament": 10, "mutation": 0.2}
 
 
 @SELECTORS.register("eproxy-dps")
@@ -170,16 +180,27 @@ class EproxyDPSSelector(EproxySelector):
     name = "eproxy-dps"
     needs = frozenset({"labels"})
     hparam_min = {"labels": 3}   # DPS ranks settings by Spearman rho on the labelled cells
+    deviations = EproxySelector.deviations + (
+        "DPS's first genome is the published setting and the next population-1 are random; the reference's "
+        "Explorer draws all p_size initial genomes at random (do_train.py Explorer.__init__, lines 136-137)",
+        "a setting whose fit rho is NaN counts as -1 in the tournament as well as in the final pick; the "
+        "reference's Explorer stores the NaN for its tournament and maps it to -1 only when picking the best "
+        "(do_train.py lines 441-444)")
     fast_hparams = {"C": 4, "N": 1, "batch_size": 4, "iters": 2, "labels": 4, "evals": 3, "population": 2,
                     "tournament": 1}
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 16, iters: int = 10,
                  C: int | None = None, N: int | None = None, network: str = "reference",
                  cifar_dir: str | None = None, labels: int = 20, evals: int = 200, population: int = 40,
-                 tournament: int = 10) -> None:
+                 tournament: int = 10, mutation: float = 0.2) -> None:
         super().__init__(seed=seed, device=device, batch_size=batch_size, iters=iters, C=C, N=N,
                          network=network, cifar_dir=cifar_dir)
+        if tournament > population:
+            raise ConfigError(f"eproxy-dps: tournament ({tournament}) must not exceed population ({population})")
+        if not 0 < mutation <= 1:
+            raise ConfigError(f"eproxy-dps: mutation is a per-gene probability in (0, 1], not {mutation}")
         self.labels, self.evals, self.population, self.tournament = labels, evals, population, tournament
+        self.mutation = mutation
         # One search per (space, dataset, labelled cells): a selector reused on another benchmark
         # searches again rather than carrying a setting fitted elsewhere.
         self._best: dict[tuple, em.Setting] = {}
@@ -202,7 +223,8 @@ class EproxyDPSSelector(EproxySelector):
             return float(stats.spearmanr(-loss[ok], accs[ok]).statistic)
 
         best, rho, history = dps_search(fitness, evals=self.evals, population=self.population,
-                                        tournament=self.tournament, seed=self.seed, iters=self.iters)
+                                        tournament=self.tournament, seed=self.seed, iters=self.iters,
+                                        mutation=self.mutation)
         self._best[key] = best
         self.search_report = {"best_setting": json.loads(best.key()), "best_fit_spearman": rho,
                               "fit_cells": len(archs), "evaluated_settings": len(history),
