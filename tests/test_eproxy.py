@@ -11,7 +11,6 @@ from benchsuite.errors import ConfigError
 from benchsuite.selectors.base import Context
 from benchsuite.selectors.proxies import eproxy_model as em
 from benchsuite.selectors.proxies.eproxy import (
-    DPS_DEFAULTS,
     EproxyDPSSelector,
     dps_search,
     mutate,
@@ -94,7 +93,8 @@ def test_dps_search_keeps_the_best_and_starts_from_published():
         seen.append(setting)
         return next(scores)
 
-    best, rho, history = dps_search(fitness, evals=6, population=3, tournament=2, seed=0, iters=10)
+    best, rho, history = dps_search(fitness, evals=6, population=3, tournament=2, seed=0, iters=10,
+                                    mutation=0.2)
     assert rho == 0.9 and best == seen[4] and len(history) == 6
     assert seen[0].branches == em.DEFAULT.branches and seen[0].lr == em.DEFAULT.lr
 
@@ -222,9 +222,9 @@ def test_dps_searches_once_per_benchmark_and_labelled_set(monkeypatch):
 def test_dps_defaults_and_grids_are_gennas_zeros():
     """GenNAS-Zero configs/config_loss_macs_nb201_nas.yaml (791b2b2): nas_config lines 25-35,
     ea_config lines 36-39, train_config total_pairs (68) and train_sample (77)."""
-    assert DPS_DEFAULTS == {"labels": 20, "evals": 200, "population": 40, "tournament": 10, "mutation": 0.2}
+    reference = {"labels": 20, "evals": 200, "population": 40, "tournament": 10, "mutation": 0.2}
     hp = get_selector("eproxy-dps").hparams()
-    assert {k: hp[k] for k in DPS_DEFAULTS} == DPS_DEFAULTS
+    assert {k: hp[k] for k in reference} == reference
     assert em.LRS == tuple(round(0.5 + 0.1 * i, 1) for i in range(11))
     assert em.ALPHAS == tuple(round(-0.5 + 0.1 * i, 1) for i in range(11)) and em.LEVELS == (0.5, 1, 1.5, 2)
     assert em.CHANNELS == (16, 32, 64, 128, 256, 512) and em.KERNELS == (1, 3, 7)   # barrier_nas.py index 0/1/2

@@ -144,7 +144,7 @@ def used(genome: tuple[em.Setting, int]) -> em.Setting:
 
 
 def dps_search(fitness, *, evals: int, population: int, tournament: int, seed: int, iters: int,
-               mutation: float = 0.2):
+               mutation: float):
     """Regularised evolution as in the reference Explorer: ``population`` genomes (the published
     setting, then random ones), then each new genome mutates (each gene with probability
     ``mutation``) the best of ``tournament`` drawn from the last ``population``. Fitness is
@@ -166,13 +166,6 @@ def dps_search(fitness, *, evals: int, population: int, tournament: int, seed: i
     return used(best), best_rho, history
 
 
-# DPS's defaults are GenNAS-Zero's NB-201 search config, configs/config_loss_macs_nb201_nas.yaml at
-# 791b2b2: ea_config mutate_ratio 0.2, p_size 40, e_size 10 (lines 36-39); train_config total_pairs
-# 200, one setting evaluated per pair (line 68; do_train.py line 431), train_sample 20 labelled
-# cells (line 77), drawn from data/nb201/cifar10valid.json, i.e. validation accuracy (line 49).
-DPS_DEFAULTS = {"labels": 20, "evals": 200, "population": 40, "tournament": 10, "mutation": 0.2}
-
-
 @SELECTORS.register("eproxy-dps")
 class EproxyDPSSelector(EproxySelector):
     """Eproxy with its settings found by Discrete Proxy Search on ``labels`` labelled cells (validation accuracy)."""
@@ -189,6 +182,10 @@ class EproxyDPSSelector(EproxySelector):
     fast_hparams = {"C": 4, "N": 1, "batch_size": 4, "iters": 2, "labels": 4, "evals": 3, "population": 2,
                     "tournament": 1}
 
+    # The DPS defaults are GenNAS-Zero's NB-201 search config, configs/config_loss_macs_nb201_nas.yaml
+    # at 791b2b2: ea_config mutate_ratio 0.2, p_size 40, e_size 10 (lines 36-39); train_config
+    # total_pairs 200, one setting evaluated per pair (line 68; do_train.py line 431), train_sample
+    # 20 labelled cells (line 77), from data/nb201/cifar10valid.json, i.e. validation accuracy (line 49).
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 16, iters: int = 10,
                  C: int | None = None, N: int | None = None, network: str = "reference",
                  cifar_dir: str | None = None, labels: int = 20, evals: int = 200, population: int = 40,
