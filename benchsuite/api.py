@@ -32,9 +32,24 @@ class _Named:
         return f"{getattr(self.fn, '__module__', '?')}.{getattr(self.fn, '__qualname__', repr(self.fn))}"
 
 
+def _takes_seed(fn: Callable) -> bool:
+    """Whether ``fn`` names a ``seed`` parameter: decided once from the signature, so a user's
+    ``f(archs, invert=False)`` is never handed the seed as ``invert``, and a ``TypeError`` raised
+    inside ``fn`` is the user's own error, not a cue to call it another way."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):   # a builtin without a signature: call it with the archs only
+        return False
+    p = params.get("seed")
+    return p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+
+
 class FunctionSelector(Selector):
     """A plain function ``fn(archs) -> scores`` (higher = better) as a selector. It sees only the
-    arch strings; a function that needs the seed can take it as ``fn(archs, seed)``."""
+    arch strings, a chunk of them per call; a function with a parameter named ``seed`` is called
+    as ``fn(archs, seed=seed)``."""
 
     name = "function"
     uses_torch = False
@@ -44,16 +59,18 @@ class FunctionSelector(Selector):
         self.fn = fn.fn if isinstance(fn, _Named) else fn
         if not callable(self.fn):
             raise ConfigError(f"evaluate() needs a selector name, a Selector or a function, got {type(fn).__name__}")
+        self._seeded = _takes_seed(self.fn)
 
     def hparams(self) -> dict[str, Any]:
         return {"fn": _Named(self.fn), "seed": self.seed}
 
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
+        out = self.fn(list(archs), seed=ctx.seed) if self._seeded else self.fn(list(archs))
         try:
-            out = self.fn(list(archs), ctx.seed)
-        except TypeError:
-            out = self.fn(list(archs))
-        return np.asarray(out, dtype=float)
+            return np.asarray(out, dtype=float)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{getattr(self.fn, '__name__', 'the function')} returned {type(out).__name__}, "
+                              "not one number per arch") from None
 
 
 @dataclass
@@ -103,7 +120,10 @@ def evaluate(selector: str | Selector | Callable, *, bench: str = "nb201", datas
     """Run ``selector`` as ``benchsuite run`` would and return its tables.
 
     ``selector``: a registered name (``"synflow"``; ``hp`` sets its hyperparameters), a
-    ``Selector`` instance, or a function ``f(archs) -> scores`` (higher = better)."""
+    ``Selector`` instance, or a function ``f(archs) -> scores`` (higher = better, one float per
+    arch, NaN for a cell it cannot score). The function is called on chunks of the scored cells
+    (32 at a time), not once on all; a function with a parameter named ``seed`` also gets the
+    run's seed as ``f(archs, seed=seed)``."""
     seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
     if isinstance(selector, str):
         name, instance = selector, None

@@ -130,14 +130,14 @@ def cmd_run(a) -> int:
         seeds=parse_seeds(a.seeds), device=a.device, out=a.out, resume=a.resume, hparams=parse_hparams(a.hp),
         metrics=tuple(m.strip() for m in a.metrics.split(",")) if a.metrics else None,
         data_dir=a.data_dir, official=a.official, n_boot=a.n_boot, plots=not a.no_plots,
-    )
+    ).resolved()
     if cfg.n_boot == 0:
         print("benchsuite: note: --n-boot 0: metrics.csv will have no bootstrap CIs for rho and tau", file=sys.stderr)
     try:
         run(cfg)
     except KeyboardInterrupt:
-        print(f"benchsuite: interrupted; finished scores are kept in {cfg.out_dir()}/scores.csv; "
-              "rerun with --resume --out to continue", file=sys.stderr)
+        print(f"benchsuite: interrupted; finished scores are kept in {cfg.out}/scores.csv; to continue, rerun "
+              f"the same command with --resume --out {cfg.out}", file=sys.stderr)
         return 130
     return 0
 
@@ -312,11 +312,23 @@ def cmd_data(a) -> int:
     return 0
 
 
+def _check_places(a) -> None:
+    """A mistyped --data or a cache path that is a file: one line now, not a silent fallback to
+    other sources (or a failure deep inside a run)."""
+    from .benchmarks.sources import cache_dir
+
+    if getattr(a, "data_dir", None) and not Path(a.data_dir).is_dir():
+        raise ConfigError(f"--data {a.data_dir}: no such folder")
+    if a.cmd in ("run", "list", "data", "train-supernet", "suite"):
+        cache_dir()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv   # recorded by the commands that write what made them (suite.json, baselines)
     try:
+        _check_places(args)
         return {"run": cmd_run, "list": cmd_list, "report": cmd_report, "data": cmd_data, "suite": cmd_suite,
                 "check": cmd_check, "baseline": cmd_baseline, "train-supernet": cmd_train_supernet}[args.cmd](args)
     except BenchsuiteError as e:

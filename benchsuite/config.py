@@ -48,16 +48,23 @@ class RunConfig:
             raise ConfigError(f"--seeds has duplicates: {list(self.seeds)}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {self.device!r}")
-        if (self.chunk is not None and self.chunk < 1) or self.n_boot < 0:
-            raise ConfigError("chunk must be >= 1 and --n-boot >= 0")
+        if self.n_boot < 0:
+            raise ConfigError(f"--n-boot must be 0 (no bootstrap CIs) or more, got {self.n_boot}")
+        if self.chunk is not None and self.chunk < 1:
+            raise ConfigError(f"chunk must be at least 1, got {self.chunk}")
+        if self.data_dir is not None and not Path(self.data_dir).is_dir():
+            raise ConfigError(f"--data {self.data_dir}: no such folder")
         if self.shard is not None and not (len(self.shard) == 2 and 0 <= self.shard[0] < self.shard[1]):
             raise ConfigError(f"shard must be (i, K) with 0 <= i < K, got {self.shard}")
 
-    def out_dir(self) -> Path:
+    def resolved(self) -> RunConfig:
+        """This config with its output folder fixed: the default folder carries the time it was
+        made, so it is chosen once and every later message names the same folder."""
         if self.out:
-            return Path(self.out)
+            return self
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return Path("results") / "runs" / f"{self.bench}-{self.dataset}-{self.selector}-{stamp}"
+        return dataclasses.replace(self, out=str(Path("results") / "runs" / f"{self.bench}-{self.dataset}-"
+                                                                             f"{self.selector}-{stamp}"))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -83,8 +90,10 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         for part in text.split(","):
             part = part.strip()
             if "-" in part[1:]:
-                lo, hi = part.split("-", 1)
-                out.extend(range(int(lo), int(hi) + 1))
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if hi < lo:
+                    raise ConfigError(f"--seeds {part}: a range runs from the lower seed to the higher, e.g. {hi}-{lo}")
+                out.extend(range(lo, hi + 1))
             elif part:
                 out.append(int(part))
         return tuple(out)

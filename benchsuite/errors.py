@@ -40,6 +40,10 @@ class ConfigError(BenchsuiteError):
     """Invalid run arguments (bad sample size, seeds, output folder...)."""
 
 
+class SelectorError(BenchsuiteError):
+    """A selector (often a user's own function) returned scores the runner cannot record."""
+
+
 class ArchError(BenchsuiteError, ValueError):
     """A malformed architecture (string, matrix or ops); the message quotes at most 80 characters."""
 

@@ -2,6 +2,8 @@
 
 Every metric takes ``scores`` (higher = better) and ``acc`` (true accuracy, %) of the same
 architectures and returns one float. Ties in scores are ranked by average rank (scipy's default).
+NaN scores (cells a selector could not score) rank last; with no finite score at all, every
+metric is NaN.
 """
 from __future__ import annotations
 
@@ -60,15 +62,25 @@ def pearson(scores, acc) -> float:
     return float("nan") if pair is None else float(stats.pearsonr(*pair).statistic)
 
 
+def _unscored(s: np.ndarray) -> bool:
+    """No finite score at all: a ranking metric would only reflect the cells' order in the file,
+    so it is NaN (as the correlations are), never a number."""
+    return not np.isfinite(s).any()
+
+
 def top_k_acc(scores, acc, k: int) -> float:
     """True accuracy of the best architecture among the k highest-scored."""
     s, a = _clean(scores, acc)
+    if _unscored(s):
+        return float("nan")
     return float(a[_order(s)[: max(1, k)]].max())
 
 
 def precision_at_pct(scores, acc, pct: float) -> float:
     """Fraction of the top pct% by score that are also in the top pct% by true accuracy."""
     s, a = _clean(scores, acc)
+    if _unscored(s):
+        return float("nan")
     k = max(1, int(math.ceil(len(s) * pct / 100)))
     top_true = set(np.lexsort((np.arange(len(a)), -a))[:k])
     return len(top_true & set(_order(s)[:k])) / k
@@ -78,6 +90,8 @@ def precision_at_pct(scores, acc, pct: float) -> float:
 def regret(scores, acc) -> float:
     """Best true accuracy in the scored set minus that of the top-scored architecture."""
     s, a = _clean(scores, acc)
+    if _unscored(s):
+        return float("nan")
     return float(a.max() - a[_order(s)[0]])
 
 

@@ -13,7 +13,6 @@ column (``Benchmark.validation_column``), never the column a run is scored on. S
 from __future__ import annotations
 
 import contextlib
-import csv
 import inspect
 import signal
 import threading
@@ -28,10 +27,17 @@ import numpy as np
 from . import manifest, metrics
 from .benchmarks.registry import BENCHMARKS
 from .config import DEFAULT_QUERIES, RunConfig
-from .errors import ConfigError
+from .errors import ConfigError, SelectorError
 from .hparams import check as check_hparams
 from .progress import Progress
-from .run_folder import SCORE_COLUMNS, locked, prepare, write_seed_rows  # noqa: F401  (the output contract)
+from .run_folder import (  # noqa: F401  (SCORE_COLUMNS: the output contract)
+    SCORE_COLUMNS,
+    append_rows,
+    locked,
+    missing_rows,
+    prepare,
+    write_seed_rows,
+)
 from .run_metrics import METRIC_COLUMNS, compute_metrics, summary_line  # noqa: F401
 from .selectors.base import Context, Selector
 from .selectors.registry import SELECTORS
@@ -204,13 +210,20 @@ def plan(cfg: RunConfig, selector: Selector | None = None) -> Plan:
     if searches and labels > budget:
         raise ConfigError(f"{labels} labelled cells are more than the query budget of {budget}")
     _choose(pool, cfg.seeds[0], cfg.sample if sel_cls.ranks else 1, labels)   # enough cells?
+    first.preflight(Context(space=bench.space, dataset=key[0], seed=cfg.seeds[0], device=device,
+                            data_dir=cfg.data_dir))
     return Plan(sel_cls, bench, key, pool, vkey, valid, budget, labels, device, build, first)
 
 
 def run(cfg: RunConfig, *, log: Callable[[str], None] = print, selector: Selector | None = None) -> Path:
+    """Run ``cfg`` into its folder (``cfg.out``, which the caller resolves once: see
+    ``RunConfig.resolved``) and return the folder."""
     t0 = time.time()
+    cfg = cfg.resolved()
     p = plan(cfg, selector)
-    out = cfg.out_dir()
+    out = Path(cfg.out)
+    if cfg.resume and not out.is_dir():   # checked before the lock, which would make the folder
+        raise ConfigError(f"--resume: {out} holds no run to continue (no such folder)")
     with locked(out), _terminate_as_interrupt():
         return _execute(cfg, p, out, t0, log)
 
@@ -218,7 +231,7 @@ def run(cfg: RunConfig, *, log: Callable[[str], None] = print, selector: Selecto
 def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str], None]) -> Path:
     sel_cls, bench, key, pool, valid, vkey = p.sel_cls, p.bench, p.key, p.pool, p.valid, p.vkey
     searches, budget, labels, device = p.searches, p.budget, p.labels, p.device
-    done, previous = prepare(cfg, out)
+    done, previous = prepare(cfg, out, log)
     old = previous if cfg.resume else {}
     info: dict[str, Any] = {
         "args": cfg.to_dict(), "status": "running", "started": old.get("started", time.strftime("%Y-%m-%dT%H:%M:%S")),
@@ -239,21 +252,27 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
     if p.first.deviations:   # where the selector still differs from its reference (README says the same)
         info["deviations"] = list(p.first.deviations)
     manifest.write_json(out / "run.json", info)
+    if len(cfg.seeds) > 1 or not old:
+        per_seed = f"{p.budget} queries" if searches else f"{_n_scored(cfg, pool, labels)} cells"
+        log(f"{cfg.selector} on {cfg.bench}/{key[0]}: {len(cfg.seeds)} seed{'s' * (len(cfg.seeds) > 1)} x "
+            f"{per_seed}{f' (+{labels} labelled)' if labels else ''} -> {out}")
+    written = time.time()
     try:
         for seed in cfg.seeds:
-            if old.get("seeds", {}).get(str(seed), {}).get("complete"):   # finished in an earlier session
-                info["seeds"][str(seed)] = old["seeds"][str(seed)]
-                continue
-            selector = p.first if seed == cfg.seeds[0] else p.build(seed)
             scored, labelled = _choose(pool, seed, cfg.sample if sel_cls.ranks else 1, labels)
             scored = scored if sel_cls.ranks else []
             if cfg.shard:
                 scored = scored[cfg.shard[0]::cfg.shard[1]]
+            if old and _resumable(old, done, seed, scored, out, log):   # finished in an earlier session
+                info["seeds"][str(seed)] = old["seeds"][str(seed)]
+                continue
+            selector = p.first if seed == cfg.seeds[0] else p.build(seed)
             ctx = Context(space=bench.space, dataset=key[0], seed=seed, device=device, data_dir=cfg.data_dir,
                           labelled={a: valid[a] for a in labelled})
             todo = [a for a in scored if (a, seed) not in done]
-            record = info["seeds"][str(seed)] = {"n_scored": len(scored) - len(todo), "n_planned": len(scored),
-                                                 "labelled_excluded": labelled}
+            record = info["seeds"][str(seed)] = {"n_scored": len(scored) - len(todo), "n_planned": len(scored)}
+            if labelled:
+                record["labelled_excluded"] = labelled
             _score(selector, ctx, todo, bench, key, cfg, out, record)
             if searches:
                 record["search"] = _search(selector, ctx, bench, key, pool, valid, budget, out)
@@ -268,14 +287,25 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
                     write_seed_rows(out / "training.csv", seed, history)
                 record["selector_report"] = learned
             record["complete"] = True
-            manifest.write_json(out / "run.json", info)
-    except KeyboardInterrupt:
-        info["status"] = "interrupted"
+            # a seed's record is rewritten at most every few seconds (thousands of quick seeds would
+            # rewrite a growing run.json each time); a resume re-checks the rows of the unrecorded ones
+            if time.time() - written > RUN_JSON_EVERY_S:
+                manifest.write_json(out / "run.json", info)
+                written = time.time()
+    except BaseException as e:
+        info["status"] = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        if not isinstance(e, KeyboardInterrupt):
+            info["error"] = f"{type(e).__name__}: {e}"
         info["wall_time_s"] = round(before + time.time() - t0, 3)
-        manifest.write_json(out / "run.json", info)
+        with contextlib.suppress(OSError):   # a full disk: scores.csv still says what was finished
+            manifest.write_json(out / "run.json", info)
         raise
     optimum = info["search"]["optimum"] if searches else None
     mdf = compute_metrics(out, cfg, key, n_boot=cfg.n_boot, labels=labels, optimum=optimum, budget=budget)
+    unscored = sorted(int(s) for s, n in mdf[mdf.seed != "all"].groupby("seed").n_archs.max().items() if n == 0)
+    if unscored:
+        log(f"benchsuite: warning: {cfg.selector} gave no finite score on seed(s) "
+            f"{', '.join(map(str, unscored))}: their ranking metrics are NaN")
     mdf.to_csv(out / "metrics.csv.part", index=False)
     (out / "metrics.csv.part").replace(out / "metrics.csv")
     info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -287,6 +317,29 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
         plot_run(out)
     log(summary_line(mdf, out))
     return out
+
+
+RUN_JSON_EVERY_S = 5.0
+
+
+def _n_scored(cfg: RunConfig, pool: list[str], labels: int) -> int:
+    n = min(cfg.sample, len(pool) - labels) if cfg.sample else len(pool) - labels
+    return -(-n // cfg.shard[1]) if cfg.shard else n
+
+
+def _resumable(old: dict, done: set[tuple[str, int]], seed: int, scored: list[str], out: Path,
+               log: Callable[[str], None]) -> bool:
+    """Whether a seed an earlier session finished can be kept as it is: run.json says it is complete
+    and scores.csv still holds every row it recorded. A file that lost rows (a crash, a full disk,
+    an editor) is never summarised as complete: the seed is run again, scoring only the cells
+    whose rows are missing, and the run says so."""
+    record = old.get("seeds", {}).get(str(seed), {})
+    recorded, have = missing_rows(old, done, seed, scored)
+    if have < recorded or (record.get("complete") and have < len(scored)):
+        log(f"benchsuite: note: seed {seed}: {out / 'scores.csv'} holds {have} of the {max(recorded, len(scored))} "
+            f"rows run.json records; scoring the {len(scored) - have} missing cells again")
+        return False
+    return bool(record.get("complete"))
 
 
 class _Terminated(KeyboardInterrupt):
@@ -321,13 +374,22 @@ def _score(selector, ctx: Context, todo: list[str], bench, key: tuple, cfg: RunC
         for i in range(0, len(todo), size):
             chunk = todo[i:i + size]
             s = np.asarray(selector.score(chunk, ctx), dtype=float)
-            if s.shape != (len(chunk),) or np.isinf(s).any():
-                raise RuntimeError(f"selector {cfg.selector!r} returned {s.shape} scores (inf allowed: no) "
-                                   f"for {len(chunk)} archs")
-            with open(out / "scores.csv", "a", newline="") as f:
-                csv.writer(f).writerows((a, ctx.seed, repr(float(v)), repr(float(truth[a]))) for a, v in zip(chunk, s))
+            _check_scores(cfg.selector, chunk, s)
+            append_rows(out / "scores.csv", ((a, ctx.seed, repr(float(v)), repr(float(truth[a])))
+                                             for a, v in zip(chunk, s)))
             record["n_scored"] += len(chunk)
             bar.update(len(chunk))
+
+
+def _check_scores(name: str, chunk: list[str], s: np.ndarray) -> None:
+    """One finite float (or NaN: could not score) per arch, else a one-line error naming the arch."""
+    if s.shape != (len(chunk),):
+        raise SelectorError(f"selector {name!r} returned {s.size} scores for {len(chunk)} archs (it is called on "
+                            "chunks of the cells and must return one score per arch)")
+    if np.isinf(s).any():
+        i = int(np.flatnonzero(np.isinf(s))[0])
+        raise SelectorError(f"selector {name!r} scored {chunk[i]} as {s[i]}; scores must be finite numbers, or NaN "
+                            "for a cell it cannot score")
 
 
 def _search(selector, ctx: Context, bench, key: tuple, pool: list[str], valid: dict[str, float], budget: int,

@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ChecksumError, DataNotFoundError
+from ..errors import ChecksumError, ConfigError, DataNotFoundError
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,12 @@ def sha256_of(path: Path) -> str:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("BENCHSUITE_CACHE") or Path.home() / ".cache" / "benchsuite"
-    return Path(root)
+    """``$BENCHSUITE_CACHE`` or ``~/.cache/benchsuite``; made on first write, so it may not exist
+    yet, but a path that is a file is refused at once rather than failing deep inside a run."""
+    root = Path(os.environ.get("BENCHSUITE_CACHE") or Path.home() / ".cache" / "benchsuite")
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"the cache {root} ($BENCHSUITE_CACHE) is a file, not a folder")
+    return root
 
 
 def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:

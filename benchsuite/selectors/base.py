@@ -70,6 +70,12 @@ class Selector(abc.ABC):
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
         """One float per arch, higher = better; NaN marks an arch that could not be scored."""
 
+    def preflight(self, ctx: Context) -> None:
+        """Check, before the run folder is made, that what the selector reads is reachable (its
+        images, an optional package); raise a ``BenchsuiteError`` naming what is missing. The runner
+        calls it once per run, so a run that cannot start leaves nothing behind."""
+        return None
+
     def labelled_budget(self) -> int:
         """How many benchmarked archs the selector wants labelled (excluded from metrics): its
         ``labels`` hyperparameter (what ``--labels K`` sets) where it has one, else none."""
