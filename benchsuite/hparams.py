@@ -44,14 +44,17 @@ def _typename(allowed: set) -> str:
     return " or ".join(sorted(names))
 
 
-def check(cls: type, name: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The values, type- and range-checked (an int accepted for a float becomes a float)."""
+def check(cls: type, name: str, values: dict[str, Any], flags: dict[str, str] | None = None) -> dict[str, Any]:
+    """The values, type- and range-checked (an int accepted for a float becomes a float).
+    ``flags``: the option a key came from where it is not ``--hp KEY`` (``labels``: ``--labels``),
+    so an error names what the user typed."""
     anns = annotations(cls)
     bounds = getattr(cls, "hparam_min", {})
     out = {}
     for key, value in values.items():
         if key in _RESERVED:
             raise ConfigError(f"--hp {key}=... is not a hyperparameter here; use {_RESERVED[key]}")
+        given = (flags or {}).get(key, f"--hp {key}")
         allowed = _allowed(anns.get(key, Any))
         if Any in allowed:
             out[key] = value
@@ -69,10 +72,10 @@ def check(cls: type, name: str, values: dict[str, Any]) -> dict[str, Any]:
         else:
             ok = type(value) in allowed
         if not ok:
-            raise ConfigError(f"selector {name!r}: --hp {key} must be {_typename(allowed)}, got {value!r}")
+            raise ConfigError(f"selector {name!r}: {given} must be {_typename(allowed)}, got {value!r}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             low = bounds.get(key, 1 if isinstance(value, int) else 0)
             if value < low:
-                raise ConfigError(f"selector {name!r}: --hp {key} must be at least {low}, got {value!r}")
+                raise ConfigError(f"selector {name!r}: {given} must be at least {low}, got {value!r}")
         out[key] = value
     return out

@@ -134,7 +134,7 @@ def _check_hparams(cfg: RunConfig, sel_cls: type) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"selector {cfg.selector!r} has no hyperparameter {', '.join(unknown)}; "
                           f"it takes: {', '.join(sorted(set(params) - {'seed', 'device'})) or 'none'}")
-    hparams = check_hparams(sel_cls, cfg.selector, hparams)
+    hparams = check_hparams(sel_cls, cfg.selector, hparams, {"labels": "--labels"} if cfg.labels is not None else None)
     if "queries" not in sel_cls.needs and cfg.queries is not None:
         raise ConfigError(f"--queries applies to search methods; {cfg.selector!r} spends no queries")
     if cfg.shard and ("queries" in sel_cls.needs or "labels" in sel_cls.needs or "supernet" in sel_cls.needs

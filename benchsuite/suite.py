@@ -53,10 +53,14 @@ class Row:
         return self.config.device.startswith("cuda")
 
 
-def _row_config(spec: dict[str, Any], where: str) -> Row:
+def _check_keys(spec: dict[str, Any], where: str) -> None:
     unknown = sorted(set(spec) - set(ROW_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown key {', '.join(unknown)}; rows take: {', '.join(ROW_KEYS)}")
+
+
+def _row_config(spec: dict[str, Any], where: str) -> Row:
+    _check_keys(spec, where)
     if "name" not in spec or "selector" not in spec:
         raise ConfigError(f"{where}: every row needs a name and a selector")
     name = str(spec["name"])
@@ -92,6 +96,7 @@ def load_suite(path: str | Path) -> tuple[dict[str, Any], list[Row]]:
     if extra:
         raise ConfigError(f"suite {path}: unknown table {', '.join(extra)}; a suite has [suite], [defaults], [[row]]")
     defaults = doc.get("defaults", {})
+    _check_keys(defaults, f"suite {path.name} [defaults]")   # blamed on [defaults], not on its first row
     rows = [_row_config({**defaults, **r}, f"suite {path.name} row {i + 1}") for i, r in enumerate(doc.get("row", []))]
     if not rows:
         raise ConfigError(f"suite {path} has no [[row]]")
@@ -187,11 +192,16 @@ def merge_shards(row: Row, out: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- the suite
-def _client(engine: str, address: str | None, scheduler_file: str | None, workers: int):
+def _require_dask() -> None:
     try:
-        from distributed import Client, LocalCluster
+        import distributed  # noqa: F401
     except ImportError:
         raise ConfigError("--engine dask needs the optional extra: pip install 'benchsuite[dask]'") from None
+
+
+def _client(engine: str, address: str | None, scheduler_file: str | None, workers: int):
+    from distributed import Client, LocalCluster
+
     if address or scheduler_file:
         return Client(address=address, scheduler_file=scheduler_file), None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
@@ -207,6 +217,8 @@ def run_suite(path: str | Path, out: str | Path, *, engine: str = "local", addre
         raise ConfigError(f"--engine must be local or dask, got {engine!r}")
     if engine == "local" and (address or scheduler_file):
         raise ConfigError("--address / --scheduler-file need --engine dask")
+    if engine == "dask":   # before the suite folder is made: a refused suite leaves nothing
+        _require_dask()
     meta, rows = load_suite(path)
     out = Path(out)
     todo: list[Row] = []

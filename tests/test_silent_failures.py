@@ -200,3 +200,9 @@ def test_many_seeds_say_how_much_will_run_and_keep_run_json_small(tmp_path, caps
     assert "200 seeds x 20 cells" in capsys.readouterr().out
     seeds = json.loads((out / "run.json").read_text())["seeds"]
     assert len(seeds) == 200 and "labelled_excluded" not in seeds["0"]   # an empty list per seed before
+
+
+def test_labels_errors_name_the_option_typed(tmp_path, capsys):
+    assert main(["run", "--selector", "ctnas", "--labels", "0", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--labels must be at least 2, got 0" in err and "--hp" not in err

@@ -1,6 +1,7 @@
 """Suites, the Dask engine, golden tables and `benchsuite check`, the leaderboard."""
 import json
 import shutil
+import sys
 
 import pandas as pd
 import pytest
@@ -184,3 +185,17 @@ def test_committed_suites_are_valid(path):
     assert meta["name"] and rows
     for row in rows:
         _check_hparams(row.config, SELECTORS.get(row.config.selector))
+
+
+def test_suite_refusals_name_the_culprit_and_leave_nothing(tmp_path, capsys, monkeypatch):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[suite]\nname = "b"\n[defaults]\nsampel = 20\n[[row]]\nname = "p"\nselector = "params"\n')
+    assert main(["suite", "run", str(bad), "--out", str(tmp_path / "s1")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml [defaults]: unknown key sampel" in err and "row 1" not in err
+    good = tmp_path / "good.toml"
+    good.write_text('[suite]\nname = "g"\n[[row]]\nname = "p"\nselector = "params"\nsample = 20\n')
+    monkeypatch.setitem(sys.modules, "distributed", None)   # the dask extra not installed
+    assert main(["suite", "run", str(good), "--out", str(tmp_path / "s2"), "--engine", "dask"]) == 2
+    assert "needs the optional extra" in capsys.readouterr().err
+    assert not (tmp_path / "s1").exists() and not (tmp_path / "s2").exists()   # no suite.json left behind
