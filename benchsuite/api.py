@@ -101,9 +101,11 @@ class Result:
         axis = score_axis(self.scores.score.to_numpy())
         for seed, d in self.scores.groupby("seed"):
             x = d.score.rank(pct=True) * 100 if axis == "rank" else d.score
-            ax.scatter(x, d.true_acc, s=8, alpha=0.5, label=f"seed {seed}")
+            ax.scatter(x, d.true_acc, s=8, alpha=0.5, label=str(seed))
         if axis == "log":
             ax.set_xscale("log")
+        if self.scores.seed.nunique() > 1:   # one colour per seed: say which is which
+            ax.legend(title="seed", fontsize="small", markerscale=2)
         ax.set_xlabel("selector score" + {"log": " (log scale)", "rank": ", percentile rank"}.get(axis, ""))
         ax.set_ylabel("true accuracy (%)")
         if self.summary.get("spearman_mean") is not None:

@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", dest="data_dir")
 
     ls = sub.add_parser("list", help="benchmarks with coverage, selectors, metrics")
+    ls.add_argument("--selector", metavar="NAME", help="show one selector: what it needs and its --hp settings")
     _add_data_args(ls)
 
     su = sub.add_parser("suite", help="run a suite file: one run folder per row, on this machine or a Dask cluster")
@@ -189,10 +190,37 @@ def _official_fits(bench: str, path: str) -> bool:
     return True
 
 
+def _list_selector(name: str) -> int:
+    """One selector's card: what it can do and needs, and every --hp it takes."""
+    from .hparams import describe
+    from .selectors.base import Selector
+    from .selectors.registry import SELECTORS
+
+    cls = SELECTORS.get(name)
+    doc = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    print(f"{name}: {' '.join(doc.split())}" if doc else name)
+    can = ["rank" if cls.ranks else None, "search" if "queries" in cls.needs else None,
+           "derive a cell" if cls.derive is not Selector.derive else None]
+    print(f"  can: {', '.join(c for c in can if c)}; spaces: {', '.join(sorted(cls.spaces))}; "
+          f"needs: {', '.join(sorted(cls.needs)) or 'nothing beyond the table'}")
+    rows = describe(cls)
+    if not rows:
+        print("  hyperparameters: none")
+        return 0
+    print("  hyperparameters (--hp KEY=VALUE):")
+    width = max(len(r[0]) for r in rows)
+    for key, typ, default, limit in rows:
+        print(f"    {key:<{width}}  {typ:<14} default {default!r:<12} {limit}".rstrip())
+    return 0
+
+
 def cmd_list(a) -> int:
     from .benchmarks.registry import BENCHMARKS
     from .metrics import METRICS
     from .selectors.registry import SELECTORS
+
+    if a.selector:
+        return _list_selector(a.selector)
 
     print("benchmarks (dataset, fidelity in epochs, accuracy column: architectures covered):")
     for name in BENCHMARKS.names():

@@ -50,6 +50,7 @@ def check(cls: type, name: str, values: dict[str, Any], flags: dict[str, str] | 
     so an error names what the user typed."""
     anns = annotations(cls)
     bounds = getattr(cls, "hparam_min", {})
+    choices = getattr(cls, "hparam_choices", {})
     out = {}
     for key, value in values.items():
         if key in _RESERVED:
@@ -77,5 +78,35 @@ def check(cls: type, name: str, values: dict[str, Any], flags: dict[str, str] | 
             low = bounds.get(key, 1 if isinstance(value, int) else 0)
             if value < low:
                 raise ConfigError(f"selector {name!r}: {given} must be at least {low}, got {value!r}")
+        if key in choices and value not in choices[key]:
+            raise ConfigError(f"selector {name!r}: {given} must be one of {', '.join(map(str, choices[key]))}, "
+                              f"got {value!r}")
         out[key] = value
+    return out
+
+
+def describe(cls: type) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, accepted range) of every hyperparameter ``--hp`` may set: what
+    ``benchsuite list --selector NAME`` prints."""
+    import inspect
+
+    defaults: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is not None and klass is not object:
+            defaults.update({p.name: p.default for p in inspect.signature(init).parameters.values()
+                             if p.kind is p.KEYWORD_ONLY})
+    bounds = getattr(cls, "hparam_min", {})
+    choices = getattr(cls, "hparam_choices", {})
+    out = []
+    for key, ann in annotations(cls).items():
+        if key in _RESERVED:
+            continue
+        allowed = _allowed(ann)
+        numeric = [t for t in (int, float) if t in allowed]
+        low = bounds.get(key, 1 if int in allowed else 0) if numeric else None
+        limit = f">= {low}" if numeric else ("true or false" if allowed == {bool} else "")
+        if key in choices:
+            limit = "one of " + ", ".join(map(str, choices[key]))
+        out.append((key, "any" if Any in allowed else _typename(allowed), defaults.get(key), limit))
     return out

@@ -206,3 +206,32 @@ def test_report_common_compares_on_shared_cells(tmp_path):
     s = pd.read_csv(a / "scores.csv")
     shared = s[s.arch.isin(pd.read_csv(b / "scores.csv").arch)]
     assert summary.spearman[0] == pytest.approx(stats.spearmanr(shared.score, shared.true_acc).statistic)
+
+
+def test_list_one_selector_shows_its_hyperparameters(capsys):
+    assert main(["list", "--selector", "ctnas"]) == 0
+    out = capsys.readouterr().out
+    assert "can: rank, search" in out and "needs: labels, queries" in out
+    assert "labels" in out and "default 100" in out and ">= 2" in out and "seed" not in out.split("hyper")[1]
+    assert main(["list", "--selector", "nope"]) == 2
+    assert "unknown selector 'nope'; known:" in capsys.readouterr().err
+
+
+def test_a_string_hyperparameter_outside_its_choices_is_refused():
+    from benchsuite.errors import ConfigError
+    from benchsuite.hparams import check
+    from benchsuite.selectors.base import Selector
+
+    class Picky(Selector):
+        hparam_choices = {"mode": ("a", "b")}
+
+        def __init__(self, *, mode: str = "a", seed: int = 0):
+            super().__init__(seed=seed)
+            self.mode = mode
+
+        def score(self, archs, ctx):
+            return [0.0] * len(archs)
+
+    assert check(Picky, "picky", {"mode": "b"}) == {"mode": "b"}
+    with pytest.raises(ConfigError, match="--hp mode must be one of a, b, got 'c'"):
+        check(Picky, "picky", {"mode": "c"})

@@ -43,6 +43,9 @@ class Selector(abc.ABC):
     # Lowest value a numeric hyperparameter may take where it is not the default (1 for an int, a
     # count or a size; 0 for a float): ``benchsuite.hparams``.
     hparam_min: ClassVar[dict[str, float]] = {}
+    # The values a string hyperparameter may take (``benchsuite.hparams`` checks them and
+    # ``benchsuite list --selector NAME`` prints them).
+    hparam_choices: ClassVar[dict[str, tuple]] = {}
     # Cells per score() call, each call's scores appended to scores.csv at once (and shown by the
     # progress bar): 1 where a cell takes a noticeable time, more where scoring is batched.
     score_chunk: ClassVar[int] = 32
