@@ -107,6 +107,25 @@ def test_failed_first_use_download_is_one_line(http_server, tmp_path, monkeypatc
     monkeypatch.setenv("BENCHSUITE_DATA", str(tmp_path / "no-bundle"))
     monkeypatch.setenv("BENCHSUITE_CIFAR_URL", f"{url}/missing.tar.gz")
     monkeypatch.delenv("BENCHSUITE_OFFLINE")
-    assert main(["run", "--selector", "synflow", "--sample", "2", "--out", str(tmp_path / "r")]) == 2
+    # snip reads images (synflow alone reads none, so it would not download anything)
+    assert main(["run", "--selector", "snip", "--sample", "2", "--out", str(tmp_path / "r")]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("benchsuite: error")]
     assert len(err) == 1 and "download failed" in err[0] and "cifar_dir" in err[0] and "404" in err[0]
+    assert not (tmp_path / "r").exists()   # refused before the run folder was made
+
+
+def test_cli_fetch_offline_says_how_to_point_at_images(monkeypatch, capsys):
+    """Without a network the advice is about images on disk, not the accuracy tables' --official
+    file (an NB-201 .pth holds no image)."""
+    import urllib.error
+    import urllib.request
+
+    def no_network(*a, **kw):
+        raise urllib.error.URLError(OSError(101, "Network is unreachable"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    assert main(["data", "--fetch-cifar", "cifar10"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not download" in err[0] and "Network is unreachable" in err[0]
+    assert "--hp cifar_dir=DIR or $BENCHSUITE_CIFAR_DIR" in err[0] and "images/cifar10_subset.npz" in err[0]
+    assert "--official" not in err[0] and ".pth" not in err[0]

@@ -29,6 +29,12 @@ def cifar_root() -> Path:
     return cache_dir() / "cifar"
 
 
+def how_to_point_at_images(name: str) -> str:
+    """What a user without network can do instead: images already on disk, in either form."""
+    return (f"point --hp cifar_dir=DIR or $BENCHSUITE_CIFAR_DIR at the official {name} python batches, or "
+            f"BENCHSUITE_DATA at a folder holding images/{name}_subset.npz")
+
+
 def cached_folder(name: str) -> Path | None:
     """The extracted batches folder of a finished download, if there is one."""
     folder = cifar_root() / ARCHIVES[name][2]
@@ -58,8 +64,13 @@ def fetch_cifar(name: str, *, url: str | None = None, md5: str | None = None, ti
         return done
     default_url, default_md5, folder = ARCHIVES[name]
     root = cifar_root()
-    archive = fetch_verified(url or default_url, root / Path(default_url).name, md5 or default_md5,
-                             algorithm="md5", timeout=timeout)
+    try:
+        archive = fetch_verified(url or default_url, root / Path(default_url).name, md5 or default_md5,
+                                 algorithm="md5", timeout=timeout)
+    except DataNotFoundError as e:
+        # fetch_verified's advice after the ';' is about the accuracy tables (the bundle, an official
+        # .pth), none of which holds an image: keep its reason, give the image set's own advice.
+        raise DataNotFoundError(f"{str(e).split(';')[0]}; offline, {how_to_point_at_images(name)}") from None
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         try:
             with tarfile.open(archive, "r:gz") as tar:

@@ -31,6 +31,9 @@ _FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 MEAN_STD = {"cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
             "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))}
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
+# One image of every set here, channels first: the python batches store 3x32x32 bytes per image, and
+# the subsets are cut from them. Synflow sizes its all-ones input from this, so it reads no image.
+IMAGE_SHAPE = (3, 32, 32)
 # torchvision's RandomCrop(32, padding=4) pads the image before Normalize, so its border is black;
 # ``augment`` pads after normalising (0, the mean colour) unless given ``fill``. The zero-cost
 # proxies' batch and supernet training were measured so, and say so in run.json; Eproxy pads black.
@@ -117,10 +120,9 @@ def _download_on_first_use(name: str) -> ImageSet:
     """No local images at all: fetch the official archive once (what a fresh install does)."""
     import sys
 
-    from .cifar_fetch import ARCHIVES, cifar_root, fetch_cifar
+    from .cifar_fetch import ARCHIVES, cifar_root, fetch_cifar, how_to_point_at_images
 
-    how = (f"point --hp cifar_dir=DIR or $BENCHSUITE_CIFAR_DIR at the official {name} python batches, or "
-           f"BENCHSUITE_DATA at a folder holding images/{name}_subset.npz")
+    how = how_to_point_at_images(name)
     if os.environ.get("BENCHSUITE_OFFLINE"):
         raise DataNotFoundError(f"no {name} images here and BENCHSUITE_OFFLINE is set; {how}")
     url = os.environ.get("BENCHSUITE_CIFAR_URL") or ARCHIVES[name][0]

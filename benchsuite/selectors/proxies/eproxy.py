@@ -57,6 +57,10 @@ class EproxySelector(Selector):
     def setting(self, ctx: Context) -> em.Setting:
         return em.Setting(**{**em.DEFAULT.__dict__, "iters": self.iters})
 
+    def preflight(self, ctx: Context) -> None:
+        """Load the CIFAR-10 input batch now (or fail naming what is missing); ``score`` reuses it."""
+        self._batch(ctx)
+
     def _batch(self, ctx: Context):
         if self._x is None:
             images = load_images("cifar10", data_dir=ctx.data_dir, cifar_dir=self.cifar_dir)

@@ -13,7 +13,7 @@ initialisation and one seeded batch, network in train mode (batch-statistics BN)
 - zico: the batch split in two halves, a forward/backward per half (its reference's split),
   Σ_layers log Σ mean|g| / std(g) over the halves;
 - synflow: a BN-free copy with the same weights, |w|, float64, an all-ones input of one image,
-  Σ|w·∂(Σ out)/∂w|.
+  Σ|w·∂(Σ out)/∂w|; it reads only the images' shape, so it can be computed with no batch at all.
 All values are "higher = better" as published; NaN marks a failure (e.g. a constant network).
 """
 from __future__ import annotations
@@ -179,19 +179,36 @@ def bn_free_copy(build: Callable[..., nn.Module], state: dict) -> nn.Module:
     return plain
 
 
-def compute(build: Callable[..., nn.Module], x: torch.Tensor, y: torch.Tensor, names: Iterable[str], *,
-            seed: int, device: str = "cpu", naswot_relus: str = "all") -> dict[str, float]:
+def input_shape(x: torch.Tensor | None, shape: tuple[int, ...] | None, names: set[str]) -> tuple[int, ...]:
+    """The shape of one input image: the batch's, or ``shape`` where there is no batch, which only
+    synflow can do without (it reads the shape alone, as zero-cost-nas's all-ones input does)."""
+    if x is not None:
+        return tuple(x.shape[1:])
+    if names - {"synflow"} or shape is None:
+        raise ValueError(f"{', '.join(sorted(names - {'synflow'})) or 'synflow'} needs an image batch "
+                         "(synflow alone takes an input shape instead)")
+    return tuple(shape)
+
+
+def compute(build: Callable[..., nn.Module], x: torch.Tensor | None, y: torch.Tensor | None, names: Iterable[str],
+            *, seed: int, device: str = "cpu", naswot_relus: str = "all",
+            shape: tuple[int, ...] | None = None) -> dict[str, float]:
     """All requested proxies for one architecture. ``build(bn=...)`` makes its network; every
-    proxy sees the same initial weights (seeded), as each reference copies one initialised net."""
+    proxy sees the same initial weights (seeded), as each reference copies one initialised net.
+    ``x``/``y`` may be None when synflow alone is wanted: ``shape`` (C, H, W) then sizes its input."""
+    names = set(names)
+    shape = input_shape(x, shape, names)
     with full_precision(device):
-        return _compute(build, x, y, set(names), seed=seed, device=device, naswot_relus=naswot_relus)
+        return _compute(build, x, y, names, seed=seed, device=device, naswot_relus=naswot_relus, shape=shape)
 
 
-def _compute(build, x, y, names: set[str], *, seed: int, device: str, naswot_relus: str) -> dict[str, float]:
+def _compute(build, x, y, names: set[str], *, seed: int, device: str, naswot_relus: str,
+             shape: tuple[int, ...]) -> dict[str, float]:
     torch.manual_seed(seed)
     net = build(bn=True).to(device).train()
     init = {k: v.clone() for k, v in net.state_dict().items()}
-    x, y = x.to(device), y.to(device)
+    if x is not None:
+        x, y = x.to(device), y.to(device)
     out: dict[str, float] = {}
     if names & SHARED:
         out.update(shared_pass(net, x, y, names & SHARED, naswot_relus))
@@ -200,5 +217,5 @@ def _compute(build, x, y, names: set[str], *, seed: int, device: str, naswot_rel
         out["zico"] = zico(net, x, y)
     if "synflow" in names:
         plain = bn_free_copy(build, init).to(device)
-        out["synflow"] = synflow(plain, tuple(x.shape[1:]), device)
+        out["synflow"] = synflow(plain, shape, device)
     return {k: (v if math.isfinite(v) else float("nan")) for k, v in out.items()}

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...spaces.nb201_net import Cell, NB201Network, ResNetBasicBlock, Zero
-from .measures import SHARED, _jacov, agreement_kernel, bn_free_copy, fisher_channels, full_precision
+from .measures import SHARED, _jacov, agreement_kernel, bn_free_copy, fisher_channels, full_precision, input_shape
 
 
 class _Layer:
@@ -284,15 +284,19 @@ def synflow_packed(plain_nets: Sequence[NB201Network], shape, device) -> torch.T
 
 
 def compute_packed(builds: Sequence[Callable[..., nn.Module]], x, y, names, *, seed: int,
-                   device: str = "cpu", naswot_relus: str = "all") -> list[dict[str, float]]:
+                   device: str = "cpu", naswot_relus: str = "all", shape=None) -> list[dict[str, float]]:
     """``compute`` for many NB201 cells at once: one dict per build, the same values up to float
-    summation order. Each network is built under ``torch.manual_seed(seed)``, as ``compute`` does."""
+    summation order. Each network is built under ``torch.manual_seed(seed)``, as ``compute`` does;
+    as there, ``x``/``y`` may be None for synflow alone, sized by ``shape``."""
+    names = set(names)
+    shape = input_shape(x, shape, names)
     with full_precision(device):
-        return _compute_packed(builds, x, y, set(names), seed=seed, device=device, naswot_relus=naswot_relus)
+        return _compute_packed(builds, x, y, names, seed=seed, device=device, naswot_relus=naswot_relus,
+                               shape=shape)
 
 
 def _compute_packed(builds, x, y, names: set[str], *, seed: int, device: str,
-                    naswot_relus: str) -> list[dict[str, float]]:
+                    naswot_relus: str, shape: tuple[int, ...]) -> list[dict[str, float]]:
     nets, plains = [], []
     for build in builds:
         torch.manual_seed(seed)
@@ -300,7 +304,8 @@ def _compute_packed(builds, x, y, names: set[str], *, seed: int, device: str,
         nets.append(net)
         if "synflow" in names:
             plains.append(bn_free_copy(build, net.state_dict()))
-    x, y = x.to(device), y.to(device)
+    if x is not None:
+        x, y = x.to(device), y.to(device)
     cols: dict[str, torch.Tensor] = {}
     if names & (SHARED | {"zico"}):
         packed = PackedNB201(nets, device)
@@ -309,7 +314,7 @@ def _compute_packed(builds, x, y, names: set[str], *, seed: int, device: str,
         if "zico" in names:
             cols["zico"] = zico_packed(packed, x, y)
     if "synflow" in names:
-        cols["synflow"] = synflow_packed(plains, tuple(x.shape[1:]), device)
+        cols["synflow"] = synflow_packed(plains, shape, device)
     host = {k: v.detach().double().cpu().tolist() for k, v in cols.items()}  # the one sync per pack
     return [{k: (v[j] if math.isfinite(v[j]) else float("nan")) for k, v in host.items()}
             for j in range(len(builds))]

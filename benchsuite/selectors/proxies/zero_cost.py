@@ -7,6 +7,11 @@ canonical representative, so their scores are equal and independent of what else
 ``network="reference"`` (default) scores NB201 cells on the network zero-cost-nas builds (see
 ``spaces/nb201_net``), ``"benchmark"`` on the trained one. ``cell_batch`` cells share one packed
 pass (``packed``; default 16 on CUDA, 1 on CPU).
+
+Synflow alone (``share=False``) reads no image: like zero-cost-nas it feeds an all-ones input of
+the images' shape, so it runs with no images anywhere and its cache entry does not name any.
+Every other proxy, and ``share=True``, reads a seeded image batch, which ``preflight`` loads before
+the run folder is made.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ...data.images import NUM_CLASSES, PAD_DEVIATION, load_images, proxy_batch
+from ...data.images import IMAGE_SHAPE, NUM_CLASSES, PAD_DEVIATION, load_images, proxy_batch
 from ...errors import ConfigError
 from ...spaces import get_space
 from ..base import Context, Selector
@@ -76,7 +81,9 @@ class ZeroCostSelector(Selector):
         self.share = share
         self.C, self.N = C, N
         self.cifar_dir = cifar_dir
-        self._batch = None
+        self._batch: tuple | None = None   # (x, y, source), loaded once per image set
+        self._batch_of: str | None = None  # the image set it was drawn from
+        self._images: tuple[str, str] | None = None   # (image set, source) the scores were computed on
 
     @property
     def score_chunk(self) -> int:
@@ -99,17 +106,37 @@ class ZeroCostSelector(Selector):
 
         return set(PROXIES) if self.share else {self.proxy}
 
+    def reads_images(self) -> bool:
+        """Whether any proxy computed needs the image batch: all but synflow do, and share=True
+        computes them all."""
+        return self._names() != {"synflow"}
+
+    def preflight(self, ctx: Context) -> None:
+        """Load the image batch now (or fail naming what is missing), kept for ``score``."""
+        if self.reads_images():
+            self._image_batch(ctx)
+
+    def _image_batch(self, ctx: Context) -> tuple:
+        """The seeded batch of ``ctx.dataset``'s image set: (images, labels, image source)."""
+        name = _IMAGES[ctx.dataset]
+        if self._batch is None or self._batch_of != name:
+            self._batch, self._batch_of = load_batch(ctx, self._images_drawn(), self.seed, self.cifar_dir), name
+        return self._batch
+
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
         from .measures import VERSION, compute
 
         space = get_space(ctx.space)
-        if self._batch is None:
-            self._batch = load_batch(ctx, self._images_drawn(), self.seed, self.cifar_dir)
-        x, y, source = self._batch
-        y = y % _CLASSES[ctx.dataset] if _CLASSES[ctx.dataset] < NUM_CLASSES[_IMAGES[ctx.dataset]] else y
         net_kw = _network_kwargs(ctx.space, self.C, self.N, self.network)
-        key = {"seed": self.seed, "batch": self._images_drawn(), "images": source,
-               "classes": _CLASSES[ctx.dataset], "net": net_kw, "version": VERSION}
+        key = {"seed": self.seed, "classes": _CLASSES[ctx.dataset], "net": net_kw, "version": VERSION}
+        if self.reads_images():
+            x, y, source = self._image_batch(ctx)
+            y = y % _CLASSES[ctx.dataset] if _CLASSES[ctx.dataset] < NUM_CLASSES[_IMAGES[ctx.dataset]] else y
+            key.update(batch=self._images_drawn(), images=source)
+            self._images = (_IMAGES[ctx.dataset], source)
+        else:   # synflow alone: its value depends on the input's shape only, so that is what keys it
+            x = y = None
+            key["input"] = list(IMAGE_SHAPE)
         if self.relus != "all":  # keyed only when it changes a value, so caches stay valid
             key["naswot_relus"] = self.relus
         cache = ProxyCache.open(ctx.space, key, root=ctx.cache_dir)
@@ -123,13 +150,13 @@ class ZeroCostSelector(Selector):
 
         def compute_cell(rep: str) -> dict[str, float]:
             return compute(builder(rep), x, y, names, seed=self.seed, device=self.device,
-                           naswot_relus=self.relus)
+                           naswot_relus=self.relus, shape=IMAGE_SHAPE)
 
         def compute_cells(reps: list[str]) -> list[dict[str, float]]:
             from .packed import compute_packed
 
             return compute_packed([builder(r) for r in reps], x, y, names, seed=self.seed, device=self.device,
-                                  naswot_relus=self.relus)
+                                  naswot_relus=self.relus, shape=IMAGE_SHAPE)
 
         packed = ctx.space == "nb201"  # NB101 cells differ in depth and width: one network at a time
         before = (cache.hits, cache.misses)
@@ -137,19 +164,21 @@ class ZeroCostSelector(Selector):
                                compute_cells=compute_cells if packed else None, chunk=self._chunk())
         hits, misses = getattr(self, "cache_stats", (0, 0))
         self.cache_stats = (hits + cache.hits - before[0], misses + cache.misses - before[1])
-        self._images = (_IMAGES[ctx.dataset], source)
         return out
 
     def report(self) -> dict:
-        """The images every score was computed on (run.json records which, and their checksums)."""
-        if not hasattr(self, "_images"):
+        """The images every score was computed on (run.json records which, and their checksums), or
+        that synflow alone read none."""
+        if not hasattr(self, "cache_stats"):
             return {}
         from ...data.images import source_checksums
 
+        out: dict = {"proxies_computed": sorted(self._names()),
+                     "proxy_cache": {"hits": self.cache_stats[0], "misses": self.cache_stats[1]}}
+        if self._images is None:
+            return {"input": f"all-ones {'x'.join(map(str, IMAGE_SHAPE))} (no images read)", **out}
         name, source = self._images
-        return {"images": source, "images_checksums": source_checksums(name, source),
-                "proxies_computed": sorted(self._names()),
-                "proxy_cache": {"hits": self.cache_stats[0], "misses": self.cache_stats[1]}}
+        return {"images": source, "images_checksums": source_checksums(name, source), **out}
 
 
 def _make(proxy: str, doc: str, deviations: tuple[str, ...] = (PAD_DEVIATION,)) -> type:

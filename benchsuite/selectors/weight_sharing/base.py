@@ -54,6 +54,11 @@ class SupernetSelector(Selector):
                 "channels_last": cuda if self.channels_last is None else self.channels_last}
 
     # -- shared machinery -----------------------------------------------------------------
+    def preflight(self, ctx: Context) -> None:
+        """Load the training images now (or fail naming what is missing, or that preset=paper has
+        only the subset); kept for training and evaluation."""
+        self._images(ctx)
+
     def _images(self, ctx: Context):
         if ctx.dataset in self._images_by_dataset:
             return self._images_by_dataset[ctx.dataset]
