@@ -66,6 +66,7 @@ class ZeroCostSelector(Selector):
                     # compute naswot for the other proxies too, always the reference's way
     deviations = (PAD_DEVIATION,)   # synflow, which reads no image, clears it
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
+    hparam_choices = {"network": NETWORKS}
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, share: bool = False,
                  C: int | None = None, N: int | None = None, network: str = "reference",
@@ -243,6 +244,7 @@ class ZicoSelector(ZeroCostSelector):
     two (the same computation as ``halves`` at twice the batch size, and the same cache entry)."""
 
     name = proxy = "zico"
+    hparam_choices = {"network": NETWORKS, "batches": ZICO_BATCHES}
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, batches: str = "halves",
                  share: bool = False, C: int | None = None, N: int | None = None, network: str = "reference",

@@ -29,6 +29,7 @@ class SupernetSelector(Selector):
     spaces = frozenset({"nb201"})
     needs = frozenset({"images", "supernet"})
     fast_hparams = {"preset": "smoke"}
+    hparam_choices = {"preset": tuple(EVAL)}
     deviations: ClassVar[tuple[str, ...]] = (PAD_DEVIATION,)   # supernet training's augmentation
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", preset: str = "cpu", epochs: int | None = None,
