@@ -246,11 +246,17 @@ def cmd_report(a) -> int:
     if len(a.runs) == 1 and (Path(a.runs[0]) / "suite.json").is_file():
         from .leaderboard import leaderboard
 
+        if a.common:
+            raise ConfigError("--common compares run folders on their shared cells; a suite's leaderboard takes "
+                              "each row as it is")
+
         written = leaderboard(a.runs[0], a.out, a.published)
         print(written[1].read_text())   # leaderboard.md
         for p in written:
             print(p)
         return 0
+    if a.published:
+        raise ConfigError("--published applies to a suite folder's leaderboard, not to run folders")
     written = report([Path(r) for r in a.runs], a.out or "results/report", common=a.common)
     print(written[1].read_text())   # summary.md
     for p in written:

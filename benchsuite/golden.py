@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BenchsuiteError, ConfigError
-from .suite import suite_rows
+from .report_inputs import check_run, read_csv, read_json, read_metrics, read_scores, read_suite
 
 LOWER_IS_BETTER = ("regret", "queries_to_optimum")
 FLOORS = {"spearman": 0.02, "kendall": 0.02, "pearson": 0.02, "precision": 0.05, "acc": 0.3, "regret": 0.3,
@@ -36,6 +36,8 @@ GOLDEN_COLUMNS = ["row", "bench", "dataset", "fidelity", "acc_metric", "selector
                   "labels", "direction", "tolerance", "rule", "cells_sha256", "data_sha256", "settings_sha256",
                   "version"]
 IDENTITY = ("cells_sha256", "data_sha256", "settings_sha256", "version")
+# What check reads of a golden table; the other columns only describe the row to a reader.
+CHECKED_COLUMNS = ["row", "metric", "value", "direction", "tolerance", *IDENTITY]
 
 
 class ChangedInputError(BenchsuiteError):
@@ -76,8 +78,10 @@ def _sha(text: str) -> str:
 
 def row_identity(run_dir: Path) -> dict[str, str]:
     """What a row's numbers are a function of, besides the code: cells, data, settings, version."""
-    run = json.loads((run_dir / "run.json").read_text())
-    scores = pd.read_csv(run_dir / "scores.csv", dtype={"arch": str})
+    run = read_json(run_dir / "run.json", "run manifest", ("args", "seeds", "data", "versions"))
+    if not isinstance(run["data"], dict) or "checksums" not in run["data"]:
+        raise ConfigError(f"run manifest {run_dir / 'run.json'} lacks data.checksums (damaged?)")
+    scores = read_scores(run_dir)
     cells = sorted(f"{a}\t{s}" for a, s in zip(scores.arch, scores.seed))
     cells += sorted(f"L\t{a}\t{s}" for s, info in run["seeds"].items() for a in info.get("labelled_excluded", []))
     args = run["args"]
@@ -101,13 +105,18 @@ def build_baseline(suite_dir: str | Path, out_file: str | Path, command: list[st
     """The golden table of a finished suite folder, written with the commands that made it."""
     from .selectors.registry import SELECTORS
 
-    rows = []
-    suite = json.loads((Path(suite_dir) / "suite.json").read_text())
-    for run_dir in suite_rows(suite_dir):
+    suite_dir = Path(suite_dir)
+    suite = read_suite(suite_dir)
+    run_dirs = [suite_dir / name for name in suite["rows"]]
+    if not run_dirs:
+        raise ConfigError(f"suite folder {suite_dir} lists no rows: nothing to make a baseline of")
+    for run_dir in run_dirs:
         if not (run_dir / "metrics.csv").is_file():
             raise ConfigError(f"{run_dir} has no metrics.csv: finish the suite before making a baseline")
-        m = pd.read_csv(run_dir / "metrics.csv", dtype={"seed": str})
-        ident = row_identity(run_dir)
+    # Every row's files are read (and checked) before the golden table is written.
+    rows, runs = [], [(check_run(d), row_identity(d)) for d in run_dirs]
+    for run_dir, ident in runs:
+        m = read_metrics(run_dir)
         stds = m[m.seed == "all"].set_index("metric").value
         seeds = m[m.seed != "all"].seed.nunique()
         uses_torch = getattr(SELECTORS.get(m.selector.iloc[0]), "uses_torch", True)
@@ -118,19 +127,29 @@ def build_baseline(suite_dir: str | Path, out_file: str | Path, command: list[st
                          "direction": direction(r.metric), "tolerance": tol, "rule": rule, **ident})
     table = pd.DataFrame(rows, columns=GOLDEN_COLUMNS)
     out_file = Path(out_file)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
+    if out_file.is_dir():
+        raise ConfigError(f"--out {out_file} is a folder: name the golden table's file, e.g. {out_file}/ci.csv")
+    made_by = suite.get("command")
+    sha = str((suite.get("suite") or {}).get("sha256", "unknown"))[:16]
     header = (f"# made by: {shlex.join(command)}\n"
-              f"# from a suite run made by: {shlex.join(suite['command'])} (suite file sha256 "
-              f"{suite['suite']['sha256'][:16]})\n")
+              f"# from a suite run made by: {shlex.join(made_by) if made_by else 'unknown'} (suite file sha256 "
+              f"{sha})\n")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(header + table.to_csv(index=False))
     return table
 
 
 def read_baseline(path: str | Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, comment="#", dtype={"row": str, "version": str})
-    except (OSError, pd.errors.ParserError) as e:
-        raise ConfigError(f"cannot read baseline {path}: {e}") from None
+    """A golden table, checked: the columns check reads, at least one row, numbers where numbers
+    go and a direction of higher or lower (one-line errors naming the file)."""
+    gold = read_csv(path, "baseline", CHECKED_COLUMNS, comment="#", by_run=False,
+                    dtype={"row": str, "version": str, **{k: str for k in IDENTITY}},
+                    keys=("row", "metric", "direction", "tolerance", *IDENTITY),   # a NaN value is a golden NaN
+                    numbers=("value", "tolerance"))
+    odd = sorted(set(gold.direction) - {"higher", "lower"})
+    if odd:
+        raise ConfigError(f"baseline {path}: direction must be higher or lower, not {', '.join(map(repr, odd[:3]))}")
+    return gold
 
 
 def check(suite_dir: str | Path, baseline: str | Path) -> tuple[pd.DataFrame, int]:
@@ -139,18 +158,23 @@ def check(suite_dir: str | Path, baseline: str | Path) -> tuple[pd.DataFrame, in
     Raises ChangedInputError when a row's inputs differ from the golden ones."""
     gold = read_baseline(baseline)
     suite_dir = Path(suite_dir)
+    read_suite(suite_dir)   # a missing folder or one that is no suite folder: say so, not "inputs changed"
+    finished = [name for name in gold.row.unique() if (suite_dir / name / "metrics.csv").is_file()]
+    if not finished:
+        raise ConfigError(f"suite folder {suite_dir} has no finished rows of baseline {baseline} "
+                          f"({', '.join(gold.row.unique()[:5])}): run the suite first")
     changed, out = [], []
     for name, g in gold.groupby("row", sort=False):
         run_dir = suite_dir / name
         if not (run_dir / "metrics.csv").is_file():
             changed.append(f"{name}: no finished run in {suite_dir}")
             continue
+        now = _checked(read_metrics(run_dir)).set_index("metric").value   # read first: a bad file is named
         ident = row_identity(run_dir)
         diff = [k for k in IDENTITY if str(ident[k]) != str(g[k].iloc[0])]
         if diff:
             changed.append(f"{name}: {', '.join(diff)} differ")
             continue
-        now = _checked(pd.read_csv(run_dir / "metrics.csv", dtype={"seed": str})).set_index("metric").value
         for r in g.itertuples():
             value = float(now.get(r.metric, float("nan")))
             out.append({"row": name, "metric": r.metric, "golden": r.value, "now": value,

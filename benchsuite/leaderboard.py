@@ -9,7 +9,6 @@ file, and the column and cells they were measured on).
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 import matplotlib
@@ -20,30 +19,32 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .report import plot_search, summarize  # noqa: E402
-from .suite import suite_rows  # noqa: E402
+from .report_inputs import finished_rows, read_csv, read_run_json, read_suite  # noqa: E402
 
 PUBLISHED = Path(__file__).resolve().parents[1] / "results" / "published.csv"
 PUBLISHED_COLUMNS = ["selector", "bench", "dataset", "metric", "value", "measured_on", "source", "where"]
 
 
 def read_published(path: str | Path | None = None) -> pd.DataFrame:
-    """The published values (an empty table when the file is absent, e.g. outside a checkout)."""
-    path = Path(path) if path else PUBLISHED
-    if not path.is_file():
+    """The published values: ``path`` (which must exist), else the checkout's own file (an empty
+    table when that is absent, e.g. in an installed package)."""
+    if path is None and not PUBLISHED.is_file():
         return pd.DataFrame(columns=PUBLISHED_COLUMNS)
-    return pd.read_csv(path)
+    return read_csv(path or PUBLISHED, "published values", PUBLISHED_COLUMNS, by_run=False, rows=False,
+                    keys=("selector", "bench", "dataset", "metric"), numbers=("value",))
 
 
 def _extras(run_dir: Path) -> dict:
     """Seconds per scored cell (per query for a search that ranks nothing), from run.json."""
-    run = json.loads((run_dir / "run.json").read_text())
+    run = read_run_json(run_dir)
     seeds = run.get("seeds", {}).values()
     cells = sum(s.get("n_scored", 0) for s in seeds) or sum(s.get("search", {}).get("queries_used", 0) for s in seeds)
     return {"seconds_per_cell": run.get("wall_time_s", np.nan) / cells if cells else np.nan}
 
 
 def leaderboard_table(suite_dir: str | Path, published: str | Path | None = None) -> pd.DataFrame:
-    rows = [d for d in suite_rows(suite_dir) if (d / "metrics.csv").is_file()]
+    """One row per finished suite row: its summary, seconds per cell and the published values."""
+    rows = finished_rows(suite_dir)
     table = summarize(rows)
     table.insert(0, "row", [d.name for d in rows])
     extra = pd.DataFrame([_extras(d) for d in rows])
@@ -153,16 +154,19 @@ def plot_rho(table: pd.DataFrame, path: Path) -> Path | None:
 
 def leaderboard(suite_dir: str | Path, out: str | Path | None = None,
                 published: str | Path | None = None) -> list[Path]:
+    """leaderboard.csv/.md/.html/.png and search curves per column in ``out`` (default
+    SUITE_DIR/leaderboard). Every input is read and checked before ``out`` is made."""
     suite_dir = Path(suite_dir)
+    suite = read_suite(suite_dir)
+    table = leaderboard_table(suite_dir, published)
+    name = str((suite.get("suite") or {}).get("name") or suite_dir.name)
     out = Path(out) if out else suite_dir / "leaderboard"
     out.mkdir(parents=True, exist_ok=True)
-    table = leaderboard_table(suite_dir, published)
-    name = json.loads((suite_dir / "suite.json").read_text())["suite"].get("name", suite_dir.name)
     written = [out / "leaderboard.csv", out / "leaderboard.md"]
     table.to_csv(written[0], index=False)
     md = leaderboard_markdown(table, f"Leaderboard: suite {name}")
     pngs = [p for p in (plot_rho(table, out / "leaderboard.png"),) if p]
-    searched = [d for d in suite_rows(suite_dir) if (d / "trajectory.csv").is_file() and (d / "metrics.csv").is_file()]
+    searched = [Path(r) for r in table.run if (Path(r) / "trajectory.csv").is_file()]
     for (bench, dataset), group in _by_column(searched).items():
         pngs.append(plot_search(group, out / f"search_curves_{bench}_{dataset}.png"))
     md += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
@@ -180,6 +184,6 @@ def leaderboard(suite_dir: str | Path, out: str | Path | None = None,
 def _by_column(run_dirs: list[Path]) -> dict[tuple[str, str], list[Path]]:
     groups: dict[tuple[str, str], list[Path]] = {}
     for d in run_dirs:
-        m = pd.read_csv(d / "metrics.csv", nrows=1)
+        m = pd.read_csv(d / "metrics.csv", nrows=1)   # checked whole by leaderboard_table
         groups.setdefault((m.bench.iloc[0], m.dataset.iloc[0]), []).append(d)
     return groups

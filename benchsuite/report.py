@@ -11,20 +11,35 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .errors import BenchsuiteError  # noqa: E402
+from .report_inputs import (  # noqa: E402
+    check_run,
+    read_derived,
+    read_metrics,
+    read_run_json,
+    read_scores,
+    read_training,
+    read_trajectory,
+    run_folder,
+)
 
 SUMMARY_METRICS = ("spearman", "kendall", "top1_acc", "top10_acc", "precision_at_5pct", "regret")
 
 
 def _read(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    s, m = run_dir / "scores.csv", run_dir / "metrics.csv"
-    if not s.is_file() or not m.is_file():
-        raise BenchsuiteError(f"{run_dir} is not a finished run: it needs scores.csv and metrics.csv")
-    return pd.read_csv(s, dtype={"arch": str}), pd.read_csv(m, dtype={"seed": str})
+    """(scores, metrics) of a finished run, each checked (one-line errors naming the file)."""
+    run_dir = run_folder(run_dir)
+    return read_scores(run_dir), read_metrics(run_dir)
 
 
 def _title(m: pd.DataFrame) -> str:
     r = m.iloc[0]
     return f"{r.selector} on {r.bench}/{r.dataset} ({r.acc_metric}, {r.fidelity} ep)"
+
+
+def _save(fig, path: Path, dpi: int = 120) -> Path:
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:
@@ -39,6 +54,33 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         paths.append(plot_search([run_dir], run_dir / "search.png"))
     if s.empty:   # a search method ranks nothing
         return paths
+    paths.append(_save(scatter_figure(s, m), run_dir / "scatter.png"))
+    if (m.metric == "spearman").any():   # a run with --metrics that leaves spearman out has no ρ to draw
+        paths.append(_save(rho_figure(m), run_dir / "rho.png"))
+    return paths
+
+
+def rho_text(s: pd.DataFrame, m: pd.DataFrame) -> str:
+    """"Spearman ρ = 0.743, n = 50": metrics.csv's ρ (mean over seeds when several) and cells per
+    seed; computed from the scores drawn when the run's --metrics left spearman out."""
+    per = m[(m.seed != "all") & (m.metric == "spearman")]
+    if len(per):
+        rhos, ns = per.value.to_numpy(dtype=float), per.n_archs.to_numpy(dtype=int)
+    else:
+        from .metrics import spearman
+
+        by_seed = [d for _, d in s.groupby("seed")]
+        rhos = np.array([spearman(d.score.to_numpy(), d.true_acc.to_numpy()) for d in by_seed])
+        ns = np.array([int(np.isfinite(d.score.to_numpy()).sum()) for d in by_seed])
+    rho = float(np.nanmean(rhos)) if np.isfinite(rhos).any() else float("nan")
+    n = f"{ns.min()}" if ns.min() == ns.max() else f"{ns.min()}-{ns.max()}"
+    if len(rhos) > 1:
+        return f"Spearman ρ = {rho:.3f} (mean over {len(rhos)} seeds), n = {n} per seed"
+    return f"Spearman ρ = {rho:.3f}, n = {n}"
+
+
+def scatter_figure(s: pd.DataFrame, m: pd.DataFrame):
+    """Score against true accuracy, one colour per seed; the title gives ρ and n."""
     fig, ax = plt.subplots(figsize=(5, 4))
     axis = score_axis(s.score.to_numpy())
     for seed, d in s.groupby("seed"):
@@ -50,16 +92,18 @@ def plot_run(run_dir: str | Path) -> list[Path]:
                    "rank": "selector score, percentile rank within its seed (higher = better)"}.get(
                       axis, "selector score (higher = better)"))
     ax.set_ylabel("true accuracy (%)")
-    ax.set_title(_title(m), fontsize=9)
+    ax.set_title(f"{_title(m)}\n{rho_text(s, m)}", fontsize=9)
     if s.seed.nunique() > 1:
         ax.legend(fontsize=7, markerscale=2)
     fig.tight_layout()
-    paths.append(run_dir / "scatter.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    return fig
 
+
+def rho_figure(m: pd.DataFrame):
+    """Spearman ρ per seed with its bootstrap CI and the mean over seeds; the legend sits below the
+    axes, where it can cover neither the mean line nor a seed."""
     per = m[m.seed != "all"].pivot_table(index="seed", columns="metric", values="value", dropna=False)
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.6 * len(per) + 2), 3.5))
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.6 * len(per) + 2), 4))
     x = np.arange(len(per))
     rho = per["spearman"].to_numpy()
     if "spearman_ci_low" in per:
@@ -76,12 +120,10 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     ax.set_ylabel("Spearman ρ")
     n = int(m[m.seed != "all"].n_archs.iloc[0])
     ax.set_title(f"{_title(m)}\nn={n} archs per seed", fontsize=8)
-    ax.legend(fontsize=7)
+    # Below the x label, centred: tight_layout makes room for it, whatever the number of seeds.
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     fig.tight_layout()
-    paths.append(run_dir / "rho.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-    return paths
+    return fig
 
 
 def score_axis(scores: np.ndarray) -> str:
@@ -98,7 +140,13 @@ def score_axis(scores: np.ndarray) -> str:
 
 def search_curve(traj: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(queries, mean, low, high): the incumbent's test accuracy after each query, mean over seeds
-    with a 95% t-interval; a seed that stopped early keeps its last incumbent."""
+    with a 95% t-interval clipped to the seeds' own range; a seed that stopped early keeps its last
+    incumbent.
+
+    The clip matters at few queries and few seeds: two seeds whose first cells are 40 points apart
+    give a t-interval of ±250 points (t = 12.7 with one degree of freedom), a band past 0 and 100 %
+    that fills the whole plot. Clipped, the band never claims an accuracy that no seed reached (nor
+    one above the column's optimum); where the seeds agree the t-interval is the narrower one."""
     from .metrics import aggregate
 
     per = {seed: d.sort_values("query").best_test_acc.to_numpy() for seed, d in traj.groupby("seed")}
@@ -108,16 +156,17 @@ def search_curve(traj: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray
     mean = np.array([s["mean"] for s in stats])
     lo = np.array([s["ci_low"] if s["n"] > 1 else s["mean"] for s in stats])
     hi = np.array([s["ci_high"] if s["n"] > 1 else s["mean"] for s in stats])
-    return q, mean, lo, hi
+    return q, mean, np.maximum(lo, np.nanmin(grid, axis=0)), np.minimum(hi, np.nanmax(grid, axis=0))
 
 
 def plot_search(run_dirs: list[Path], path: Path) -> Path:
     """Best test accuracy found (the incumbent by validation) against queries, one line per run
-    with a 95% CI band over seeds, log query axis; the column's optimum as a dashed line."""
+    with a 95% CI band over seeds (see ``search_curve``), log query axis; the column's optimum as a
+    dashed line."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     optimum, column, acc, low_at_10 = None, "", "test", []
     for d in run_dirs:
-        traj = pd.read_csv(d / "trajectory.csv", dtype={"arch": str})
+        traj = read_trajectory(Path(d))
         _, m = _read(d)
         q, mean, lo, hi = search_curve(traj)
         seeds = traj.seed.nunique()
@@ -125,7 +174,7 @@ def plot_search(run_dirs: list[Path], path: Path) -> Path:
         line, = ax.plot(q, mean, lw=1.6, label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")
         ax.fill_between(q, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
         low_at_10.append(float(lo[min(9, len(lo) - 1)]))
-        run = _run_json(d)
+        run = read_run_json(Path(d))
         optimum = run.get("search", {}).get("optimum", optimum)
         column, acc = _title(m), m.iloc[0].acc_metric
     if optimum is not None:
@@ -135,27 +184,19 @@ def plot_search(run_dirs: list[Path], path: Path) -> Path:
     ax.set_xticks(ticks, [str(q) for q in ticks])
     ax.set_xlabel("benchmark queries (distinct cells, validation accuracy)")
     ax.set_ylabel(f"{acc} accuracy of best cell found (%)")   # NB-101's bundle reports valid
-    ax.set_title(f"best found vs queries: {column.split(' on ', 1)[-1]}\nmean over seeds, 95% CI band", fontsize=8)
+    ax.set_title(f"best found vs queries: {column.split(' on ', 1)[-1]}\nmean over seeds, 95% t-CI band "
+                 "(clipped to the seeds' range)", fontsize=8)
     if optimum is not None and low_at_10:   # zoom on where methods differ: from 10 queries on
         ax.set_ylim(min(low_at_10) - 0.5, optimum + 0.3)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def _run_json(run_dir: Path) -> dict:
-    import json
-
-    p = run_dir / "run.json"
-    return json.loads(p.read_text()) if p.is_file() else {}
+    return _save(fig, path)
 
 
 def plot_training(run_dir: Path) -> Path:
     """training.png: supernet training loss and accuracy per epoch, one line per (seed, supernet)."""
-    t = pd.read_csv(run_dir / "training.csv")
+    t = read_training(run_dir)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, ((seed, key), d) in enumerate(t.groupby(["seed", "supernet"], sort=False)):
@@ -170,28 +211,23 @@ def plot_training(run_dir: Path) -> Path:
         ax.set_xlabel("supernet epoch")
     axes[1].legend(fontsize=6)
     fig.tight_layout()
-    path = run_dir / "training.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, run_dir / "training.png")
 
 
 def training_summary(run_dir: Path) -> tuple[float, float]:
     """(supernet training seconds summed over every supernet and seed, median images/s) from
     training.csv; NaN for runs without a supernet."""
-    path = run_dir / "training.csv"
-    if not path.is_file():
+    if not (run_dir / "training.csv").is_file():
         return float("nan"), float("nan")
-    t = pd.read_csv(path)
+    t = read_training(run_dir)
     return float(t.seconds.sum()), float(t.images_per_s.median())
 
 
 def derived_summary(run_dir: Path) -> tuple[str, float]:
     """(derived cell(s), mean true accuracy over seeds) from derived.csv, or ('', nan)."""
-    path = run_dir / "derived.csv"
-    if not path.is_file():
+    if not (run_dir / "derived.csv").is_file():
         return "", float("nan")
-    d = pd.read_csv(path, dtype={"arch": str})
+    d = read_derived(run_dir)
     return ";".join(dict.fromkeys(d.arch)), float(d.true_acc.mean())
 
 
@@ -206,7 +242,7 @@ def _run_extras(run_dir: Path) -> dict:
 def _row_header(run_dir: Path, m: pd.DataFrame) -> dict:
     r = m.iloc[0]
     # runs of one selector with different presets (rea naslib / nb201) are told apart by it
-    preset = (_run_json(run_dir).get("hparams") or {}).get("preset") or ""
+    preset = (read_run_json(run_dir).get("hparams") or {}).get("preset") or ""
     return {"run": str(run_dir), "bench": r.bench, "dataset": r.dataset, "acc_metric": r.acc_metric,
             "fidelity": int(r.fidelity), "selector": r.selector, "preset": preset}
 
@@ -329,32 +365,38 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(md) + "\n"
 
 
+def rho_compare_figure(table: pd.DataFrame):
+    """Bars of each run's mean ρ, best first, with its 95% CI; a bar's label names the selector,
+    the benchmark and column it was scored on, and n (NB-201 and NB-101 runs look alike otherwise)."""
+    ranked = table[table.spearman.notna()].sort_values("spearman", ascending=False)
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(ranked) + 2), 3.8))
+    labels = [f"{display_name(r)}\n{r.bench} {r.dataset}\nn={r.n_archs}" for r in ranked.itertuples()]
+    err = np.vstack([ranked.spearman - ranked.spearman_lo, ranked.spearman_hi - ranked.spearman]).clip(min=0)
+    ax.bar(range(len(ranked)), ranked.spearman, yerr=np.nan_to_num(err), capsize=4, color="#4C72B0")
+    ax.set_xticks(range(len(ranked)), labels, fontsize=7)
+    ax.set_ylabel("Spearman ρ, mean over seeds")
+    ax.set_title("whiskers: 95% CI (t over seeds; bootstrap over cells with one seed)", fontsize=8)
+    ax.axhline(0, color="k", lw=0.6)
+    fig.tight_layout()
+    return fig
+
+
 def report(run_dirs: list[str | Path], out: str | Path, *, common: bool = False) -> list[Path]:
     """summary.csv, summary.md, rho_compare.png and (for search runs) search_curves.png in ``out``;
-    the run folders themselves are only read."""
+    the run folders themselves are only read. Every input is read and checked, and the table
+    computed, before ``out`` is made: a bad input leaves nothing behind."""
     if not run_dirs:
         raise BenchsuiteError("report needs at least one run folder")
+    run_dirs = [check_run(d) for d in run_dirs]
+    table = summarize_common(run_dirs) if common else summarize(run_dirs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    table = summarize_common(run_dirs) if common else summarize(run_dirs)
     table.to_csv(out / "summary.csv", index=False)
     (out / "summary.md").write_text(_markdown(table))
     written = [out / "summary.csv", out / "summary.md"]
-    ranked = table[table.spearman.notna()].sort_values("spearman", ascending=False)
-    if len(ranked):
-        fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(ranked) + 2), 3.8))
-        labels = [f"{r.selector}\n{r.dataset}, n={r.n_archs}" for r in ranked.itertuples()]
-        err = np.vstack([ranked.spearman - ranked.spearman_lo, ranked.spearman_hi - ranked.spearman]).clip(min=0)
-        ax.bar(range(len(ranked)), ranked.spearman, yerr=np.nan_to_num(err), capsize=4, color="#4C72B0")
-        ax.set_xticks(range(len(ranked)), labels, fontsize=7)
-        ax.set_ylabel("Spearman ρ, mean over seeds")
-        ax.set_title("whiskers: 95% CI (t over seeds; bootstrap over cells with one seed)", fontsize=8)
-        ax.axhline(0, color="k", lw=0.6)
-        fig.tight_layout()
-        fig.savefig(out / "rho_compare.png", dpi=120)
-        plt.close(fig)
-        written.append(out / "rho_compare.png")
-    searched = [Path(d) for d in run_dirs if (Path(d) / "trajectory.csv").is_file()]
+    if table.spearman.notna().any():
+        written.append(_save(rho_compare_figure(table), out / "rho_compare.png"))
+    searched = [d for d in run_dirs if (d / "trajectory.csv").is_file()]
     if searched:
         written.append(plot_search(searched, out / "search_curves.png"))
     return written
