@@ -118,14 +118,15 @@ def evaluate(selector: str | Selector | Callable, *, bench: str = "nb201", datas
              seeds: Sequence[int] | int = (0,), labels: int | None = None, queries: int | None = None,
              hp: dict[str, Any] | None = None, metrics: Sequence[str] | None = None, n_boot: int = 1000,
              device: str = "auto", out: str | Path | None = None, data_dir: str | None = None,
-             official: str | None = None) -> Result:
+             official: str | None = None, threads: int | None = None) -> Result:
     """Run ``selector`` as ``benchsuite run`` would and return its tables.
 
     ``selector``: a registered name (``"synflow"``; ``hp`` sets its hyperparameters), a
     ``Selector`` instance, or a function ``f(archs) -> scores`` (higher = better, one float per
     arch, NaN for a cell it cannot score). The function is called on chunks of the scored cells
     (32 at a time), not once on all; a function with a parameter named ``seed`` also gets the
-    run's seed as ``f(archs, seed=seed)``."""
+    run's seed as ``f(archs, seed=seed)``. ``threads``: torch's CPU threads for the run, as
+    ``--threads`` (None: one, ``benchsuite.threads.DEFAULT_THREADS``); it stays set afterwards."""
     seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
     if isinstance(selector, str):
         name, instance = selector, None
@@ -139,7 +140,7 @@ def evaluate(selector: str | Selector | Callable, *, bench: str = "nb201", datas
     common = dict(bench=bench, dataset=dataset, selector=name, fidelity=fidelity, acc=acc, sample=sample,
                   seeds=seeds, labels=labels, queries=queries, hparams=dict(hp or {}),
                   metrics=tuple(metrics) if metrics else None, n_boot=n_boot, device=device, data_dir=data_dir,
-                  official=official, plots=False)
+                  official=official, plots=False, threads=threads)
     from .runner import run
 
     if out is not None:

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--metrics", help="comma-separated ranking metrics (default: all)")
     r.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     r.add_argument("--no-plots", action="store_true")
+    r.add_argument("--threads", type=int, metavar="N",
+                   help="torch's CPU threads (default 1: faster than one per core for these small networks, "
+                        "see benchmarks/perf_threads.py)")
     _add_data_args(r)
 
     t = sub.add_parser("train-supernet", help="train (or resume) the supernet(s) a weight-sharing selector uses, "
@@ -78,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (under torchrun: each rank's GPU)")
     t.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="selector hyperparameter")
     t.add_argument("--data", dest="data_dir")
+    t.add_argument("--threads", type=int, metavar="N", help="torch's CPU threads (default 1; see `run --help`)")
 
     ls = sub.add_parser("list", help="benchmarks with coverage, selectors, metrics")
     ls.add_argument("--selector", metavar="NAME", help="show one selector: what it needs and its --hp settings")
@@ -92,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="local: serial in this process; dask: rows (and shards) as tasks on a Dask cluster")
     sr.add_argument("--address", help="scheduler address of a running Dask cluster (default: a local cluster)")
     sr.add_argument("--scheduler-file", help="Dask scheduler file (e.g. written by workers started under SLURM)")
-    sr.add_argument("--workers", type=int, default=2, help="workers of the local Dask cluster (default 2)")
+    sr.add_argument("--workers", type=int, help="workers of the local Dask cluster, one thread each (default: one per "
+                                                 "core)")
 
     ck = sub.add_parser("check", help="compare a suite folder with its golden table; exit 1 if a metric got worse")
     ck.add_argument("suite_dir")
@@ -130,7 +135,7 @@ def cmd_run(a) -> int:
         labels=a.labels, queries=a.queries,
         seeds=parse_seeds(a.seeds), device=a.device, out=a.out, resume=a.resume, hparams=parse_hparams(a.hp),
         metrics=tuple(m.strip() for m in a.metrics.split(",")) if a.metrics else None,
-        data_dir=a.data_dir, official=a.official, n_boot=a.n_boot, plots=not a.no_plots,
+        data_dir=a.data_dir, official=a.official, n_boot=a.n_boot, plots=not a.no_plots, threads=a.threads,
     ).resolved()
     if cfg.n_boot == 0:
         print("benchsuite: note: --n-boot 0: metrics.csv will have no bootstrap CIs for rho and tau", file=sys.stderr)
@@ -155,7 +160,10 @@ def cmd_train_supernet(a) -> int:
     if not issubclass(cls, SupernetSelector):
         raise ConfigError(f"selector {a.selector!r} trains no supernet; weight-sharing selectors: "
                           + ", ".join(n for n in SELECTORS.names() if issubclass(SELECTORS.get(n), SupernetSelector)))
+    from .threads import set_threads
+
     hp = parse_hparams(a.hp)
+    set_threads(a.threads)
     device = init_distributed_from_env(a.device)
     device = resolve_device(device, True) if device == "auto" else device
     try:

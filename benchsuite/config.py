@@ -32,6 +32,7 @@ class RunConfig:
     shard: tuple[int, int] | None = None  # (i, K): score only positions i, i+K, ... of each seed's cells (suites)
     n_boot: int = 1000                # bootstrap resamples for the rho/tau CIs
     plots: bool = True
+    threads: int | None = None        # torch's CPU threads; None: benchsuite.threads.DEFAULT_THREADS (1)
 
     def __post_init__(self) -> None:
         if self.sample is not None and self.sample < 2:
@@ -48,6 +49,9 @@ class RunConfig:
             raise ConfigError(f"--seeds has duplicates: {list(self.seeds)}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {self.device!r}")
+        from .threads import check_threads
+
+        check_threads(self.threads)
         if self.n_boot < 0:
             raise ConfigError(f"--n-boot must be 0 (no bootstrap CIs) or more, got {self.n_boot}")
         if self.chunk is not None and self.chunk < 1:

@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .threads import THREAD_ENV_VARS as THREAD_VARS
+
 _PACKAGES = ("benchsuite", "numpy", "scipy", "pandas", "matplotlib", "torch", "nas-bench-201", "nasbench-pytorch")
 
 
@@ -35,9 +37,6 @@ def git_state() -> dict[str, Any]:
         return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None}
-
-
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def environment() -> dict[str, Any]:

@@ -41,6 +41,7 @@ from .run_folder import (  # noqa: F401  (SCORE_COLUMNS: the output contract)
 from .run_metrics import METRIC_COLUMNS, compute_metrics, summary_line  # noqa: F401
 from .selectors.base import Context, Selector
 from .selectors.registry import SELECTORS
+from .threads import check_threads, set_threads
 
 TRAJECTORY_COLUMNS = ["seed", "query", "arch", "valid_acc", "test_acc", "labelled", "best_arch", "best_valid_acc",
                       "best_test_acc"]
@@ -173,6 +174,9 @@ def plan(cfg: RunConfig, selector: Selector | None = None) -> Plan:
     it is rebuilt per seed from its own hyperparameters."""
     # unknown names fail before any data is read
     sel_cls = type(selector) if selector is not None else SELECTORS.get(cfg.selector)
+    # before anything builds a network: torch's default (a thread per core) made small runs 5-20x
+    # slower on a shared machine (benchsuite/threads.py)
+    set_threads(cfg.threads, import_torch=getattr(sel_cls, "uses_torch", True))
     for name in cfg.metrics or ():
         metrics.METRICS.get(name)
     hparams = _check_hparams(cfg, sel_cls)
@@ -238,7 +242,7 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
         "versions": manifest.package_versions(), "git": manifest.git_state(), "env": manifest.environment(),
         "data": {"checksums": bench.checksums, "source": bench.source(*key), "pool_size": len(pool)},
         "column": {"dataset": key[0], "fidelity": key[1], "metric": key[2]},
-        "device": device, "seeds": {},
+        "device": device, "threads": check_threads(cfg.threads), "seeds": {},
     }
     if old:   # a resume: keep when it started, add up the time of every session
         info["resumed"] = [*old.get("resumed", []), time.strftime("%Y-%m-%dT%H:%M:%S")]

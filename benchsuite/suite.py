@@ -202,14 +202,20 @@ def _require_dask() -> None:
 def _client(engine: str, address: str | None, scheduler_file: str | None, workers: int):
     from distributed import Client, LocalCluster
 
+    from .threads import cores, thread_env
+
     if address or scheduler_file:
         return Client(address=address, scheduler_file=scheduler_file), None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    # one worker process per core at one thread each (every run also sets torch to --threads'
+    # default of one), so the workers never oversubscribe the cores between them
+    cluster = LocalCluster(n_workers=workers or cores(), threads_per_worker=1, processes=True,
+                           dashboard_address=None, env=thread_env(1))
     return Client(cluster), cluster
 
 
 def run_suite(path: str | Path, out: str | Path, *, engine: str = "local", address: str | None = None,
-              scheduler_file: str | None = None, workers: int = 2, command: list[str] | None = None) -> Path:
+              scheduler_file: str | None = None, workers: int | None = None, command: list[str] | None = None
+              ) -> Path:
     """Run every row of a suite into ``out/<row>``; returns ``out``."""
     from tqdm import tqdm
 
