@@ -7,7 +7,8 @@ import torch
 from benchsuite import get_selector
 from benchsuite.selectors.base import Context
 from benchsuite.selectors.learned.common import allowed_tokens, graph_batch
-from benchsuite.selectors.learned.ctnas import GRAMMARS, _controller_module, _nac_module
+from benchsuite.selectors.learned.ctnas import _nac_module
+from benchsuite.selectors.learned.ctnas_controller import GRAMMARS, controller_module
 from benchsuite.selectors.search.domain import Domain
 from benchsuite.selectors.search.oracle import Oracle
 from benchsuite.spaces import get_space, nb101, nb201
@@ -74,7 +75,7 @@ def test_trained_comparator_is_consistent_and_orders_clear_cases(request):
 def test_nb101_controller_grammar_always_yields_valid_cells():
     g = GRAMMARS["nb101"]()
     torch.manual_seed(0)
-    ctrl = _controller_module(g, 16)
+    ctrl = controller_module(g, 16)
     seqs = ctrl.sample(300) + ctrl.sample(300, uniform=True)
     cells = [g.to_arch(s) for s in seqs]
     assert all(nb101.parse_cell(c) for c in cells) and len(set(cells)) > 100
@@ -183,3 +184,59 @@ def test_domain_keeps_nb201_moves_inside_the_full_table():
     rng = np.random.default_rng(0)
     a = nb201.random_arch(rng)
     assert all(d.mutate(a, rng, "edge") != a for _ in range(20)) and d.projected == 0
+
+
+@pytest.mark.parametrize("name, bars", [
+    ("ctnas", {"ctnas comparator": "nac_epochs", "ctnas controller": "pl_iters"}),
+    ("nao", {"nao train (8 cells)": "epochs"}),
+    ("tnao", {"tnao train (8 labelled)": "epochs"}),
+])
+def test_training_shows_a_progress_bar_with_its_total(name, bars, capsys, monkeypatch):
+    """A learned selector's training was minutes of silence: each phase now has a bar on stderr
+    (epochs or steps, with their total), and stdout stays clean."""
+    import re
+
+    from benchsuite.progress import Progress
+
+    monkeypatch.setattr(Progress, "log_delay_s", 0.0)   # the tiny run ends before a log's first line
+    hp = get_selector(name).fast_hparams
+    cells = nb201.all_archs()[:hp["labels"]]
+    sel = get_selector(name, seed=0, **hp)
+    sel._ensure_fit(Context(space="nb201", dataset="cifar10", seed=0,
+                            labelled={a: float(i) for i, a in enumerate(cells)}))
+    out, err = capsys.readouterr()
+    assert out == ""
+    for desc, key in bars.items():
+        assert re.search(rf"{re.escape(desc)}: 100%\|.*\| {hp[key]}/{hp[key]} ", err), err
+
+
+def test_learned_search_shows_its_queries(capsys, monkeypatch):
+    from benchsuite.progress import Progress
+
+    monkeypatch.setattr(Progress, "log_delay_s", 0.0)
+    hp = get_selector("nao").fast_hparams
+    cells = nb201.all_archs()[:64]
+    valid = {a: float(sum(nb201.flat_code(a))) for a in cells}
+    oracle = Oracle("nb201", valid, budget=12)
+    labelled = dict(list(valid.items())[:hp["labels"]])
+    for a in labelled:
+        oracle.query(a)
+    get_selector("nao", seed=0, **hp).search(oracle, Context(space="nb201", dataset="cifar10", seed=0,
+                                                             labelled=labelled))
+    out, err = capsys.readouterr()
+    assert out == "" and "nao queries: 100%" in err and "| 12/12 " in err and oracle.used == 12
+
+
+def test_tnao_searches_without_fine_tuning():
+    """finetune_epochs=0 is allowed (hparam_min): the search goes on with the stage-1 model instead
+    of failing on a loss no epoch computed."""
+    hp = {**get_selector("tnao").fast_hparams, "finetune_epochs": 0}
+    cells = nb201.all_archs()[:64]
+    valid = {a: float(sum(nb201.flat_code(a))) for a in cells}
+    oracle = Oracle("nb201", valid, budget=16)
+    labelled = dict(list(valid.items())[:hp["labels"]])
+    for a in labelled:
+        oracle.query(a)
+    sel = get_selector("tnao", seed=0, **hp)
+    sel.search(oracle, Context(space="nb201", dataset="cifar10", seed=0, labelled=labelled))
+    assert oracle.used == 16 and len(sel.fit_report["rounds"]) == 1

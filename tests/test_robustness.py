@@ -139,7 +139,7 @@ def test_resume_identity_and_summary_arguments(tmp_path, capsys):
     (["--selector", "synflow", "--hp", "share=maybe"], "--hp share must be bool, got 'maybe'"),
     (["--selector", "params", "--hp", "num_classes=ten"], "--hp num_classes must be int, got 'ten'"),
     (["--selector", "params", "--hp", "seed=5"], "--hp seed=... is not a hyperparameter here; use --seeds"),
-    (["--selector", "rlnas", "--hp", "preset=fast"], "unknown supernet preset 'fast'"),
+    (["--selector", "rlnas", "--hp", "preset=fast"], "--hp preset must be one of smoke, cpu, paper, got 'fast'"),
     (["--selector", "ctnas", "--hp", "lr=-0.1"], "--hp lr must be at least 0, got -0.1"),
 ])
 def test_bad_values_leave_nothing_behind(args, expect, tmp_path, capsys):

@@ -215,3 +215,14 @@ def test_search_bad_input_is_one_line(args, expect, capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and expect in err
     assert not (tmp_path / "x").exists()   # refused before anything was written
+
+
+@pytest.mark.parametrize("name", ["rea", "random-search"])
+def test_search_shows_a_progress_bar_over_its_queries(name, capsys, monkeypatch):
+    from benchsuite.progress import Progress
+
+    monkeypatch.setattr(Progress, "log_delay_s", 0.0)   # the tiny run ends before a log's first line
+    o = Oracle("nb201", _tiny_table(), budget=40)
+    get_selector(name, seed=0).search(o, Context(space="nb201", dataset="cifar10", seed=0))
+    out, err = capsys.readouterr()
+    assert out == "" and f"{name} queries: 100%" in err and "| 40/40 " in err and o.used == 40

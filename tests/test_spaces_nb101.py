@@ -74,3 +74,65 @@ def test_param_counts_match_table(table):
 def test_vertex_channels_split_output_evenly():
     m = np.array([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]])
     assert nb101.vertex_channels(128, 129, m) == [128, 65, 64, 129]
+
+
+def _reference_cell(m, ops):
+    """NAS-Bench-101's spec check (``ModelSpec._prune``, at most 9 edges) read plainly in numpy;
+    None for an invalid spec."""
+    m, n = np.asarray(m), len(ops)
+    fwd, bwd = {0}, {n - 1}
+    for v in range(1, n):
+        if any(m[u, v] and u in fwd for u in range(v)):
+            fwd.add(v)
+    for v in range(n - 2, -1, -1):
+        if any(m[v, w] and w in bwd for w in range(v + 1, n)):
+            bwd.add(v)
+    keep = sorted(fwd & bwd)
+    if n - 1 not in fwd or m[np.ix_(keep, keep)].sum() > nb101.MAX_EDGES:
+        return None
+    return nb101.Cell(tuple(map(tuple, m[np.ix_(keep, keep)].tolist())), tuple(ops[k] for k in keep))
+
+
+def _reference_mutate(arch, rng):
+    """The mutation as NAS-Bench-101's example writes it: one uniform draw per edge slot of the
+    7-vertex form, then per hidden op, redrawn until valid."""
+    cell = nb101.parse_cell(arch)
+    n = len(cell.ops)
+    idx = list(range(n - 1)) + [6]
+    base = np.zeros((7, 7), dtype=np.int64)
+    base[np.ix_(idx, idx)] = cell.array
+    base_ops = list(cell.ops[:-1]) + [CONV3] * (7 - n) + ["output"]
+    while True:
+        m, ops = base.copy(), list(base_ops)
+        for i in range(6):
+            for j in range(i + 1, 7):
+                if rng.random() < 1 / 7:
+                    m[i, j] = 1 - m[i, j]
+        for k in range(1, 6):
+            if rng.random() < 1 / 5:
+                others = [o for o in nb101.OPS if o != ops[k]]
+                ops[k] = others[int(rng.integers(len(others)))]
+        child = _reference_cell(m, ops)
+        if child is not None:
+            return child.to_string()
+
+
+def test_cells_and_mutations_match_a_plain_reading_of_nasbench(table):
+    """make_cell's list-based pruning and mutate's one batch of edge draws are speed-ups only: the
+    cells, and the random stream a search goes on with, are those of the plain per-slot code."""
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        m = np.triu(rng.integers(0, 2, (7, 7)), 1)
+        ops = ["input"] + [nb101.OPS[i] for i in rng.integers(0, 3, 5)] + ["output"]
+        try:
+            got = nb101.make_cell(m, ops)
+        except ValueError:
+            got = None
+        assert got == _reference_cell(m, ops)
+    a, b = np.random.default_rng(1), np.random.default_rng(1)
+    for start in table.cell[:5]:
+        arch = ref = start.to_string()
+        for _ in range(100):
+            arch, ref = nb101.mutate(arch, a), _reference_mutate(ref, b)
+            assert arch == ref
+    assert a.random() == b.random()

@@ -7,8 +7,11 @@ A cell is an upper-triangular adjacency matrix on at most 7 vertices plus one op
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +21,8 @@ from ..errors import ArchError, short
 INPUT, OUTPUT = "input", "output"
 OPS: tuple[str, ...] = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 MAX_VERTICES, MAX_EDGES = 7, 9
+# json.dumps(..., separators=(",", ":")) would build this encoder anew for every cell it writes.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -33,10 +38,14 @@ class Cell:
 
     def to_string(self) -> str:
         """Compact, parseable encoding used as the ``arch`` column of result files."""
-        return json.dumps({"matrix": [list(r) for r in self.matrix], "ops": list(self.ops)}, separators=(",", ":"))
+        return _COMPACT.encode({"matrix": [list(r) for r in self.matrix], "ops": list(self.ops)})
 
 
-def _check(matrix: np.ndarray, ops: list[str], what: str) -> None:
+def _check(matrix: np.ndarray, ops: list[str]) -> list[list[int]]:
+    """The matrix as row lists, once it is known to be a valid unpruned spec. The entry checks run on
+    Python lists: a 7x7 numpy check costs more than the whole cell (``mutate`` makes tens of
+    thousands of cells per search)."""
+    what = f"(ops={short(ops)})"
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ArchError(f"NB101 cell {what}: matrix must be square, got shape {matrix.shape}")
     n = matrix.shape[0]
@@ -44,31 +53,37 @@ def _check(matrix: np.ndarray, ops: list[str], what: str) -> None:
         raise ArchError(f"NB101 cell {what}: {n} vertices, must be 2..{MAX_VERTICES}")
     if len(ops) != n:
         raise ArchError(f"NB101 cell {what}: {len(ops)} ops for {n} vertices")
-    if not np.isin(matrix, (0, 1)).all():
+    rows = matrix.tolist()
+    if not set(itertools.chain.from_iterable(rows)) <= {0, 1}:
         raise ArchError(f"NB101 cell {what}: matrix entries must be 0 or 1")
-    if np.tril(matrix).any():
+    if any(any(row[:i + 1]) for i, row in enumerate(rows)):
         raise ArchError(f"NB101 cell {what}: matrix must be strictly upper-triangular (a DAG)")
     if ops[0] != INPUT or ops[-1] != OUTPUT:
         raise ArchError(f"NB101 cell {what}: ops must start with 'input' and end with 'output'")
     bad = [o for o in ops[1:-1] if o not in OPS]
     if bad:
         raise ArchError(f"NB101 cell {what}: unknown ops {bad}; ops are {', '.join(OPS)}")
+    return rows
 
 
-def prune(matrix: np.ndarray, ops: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Drop vertices not on an input->output path, as NAS-Bench-101 does before hashing/training."""
-    n = matrix.shape[0]
-    from_input, to_output = {0}, {n - 1}
+def prune(rows: list[list[int]], ops: list[str]) -> tuple[tuple[tuple[int, ...], ...], list[str]]:
+    """Drop vertices not on an input->output path, as NAS-Bench-101 does before hashing/training.
+    ``rows``: the 0/1 matrix as row lists; returns the pruned matrix as row tuples and its ops."""
+    n = len(rows)
+    cols = list(zip(*rows))
+    # The matrix is upper-triangular, so one pass in vertex order (then in reverse) settles each
+    # vertex from the ones before (after) it; map(and_) keeps the inner loops in C.
+    from_input = [True] + [False] * (n - 1)
     for v in range(1, n):
-        if any(matrix[u, v] and u in from_input for u in range(v)):
-            from_input.add(v)
+        from_input[v] = any(map(operator.and_, cols[v], from_input))
+    to_output = [False] * (n - 1) + [True]
     for v in range(n - 2, -1, -1):
-        if any(matrix[v, w] and w in to_output for w in range(v + 1, n)):
-            to_output.add(v)
-    if n - 1 not in from_input:
+        to_output[v] = any(map(operator.and_, rows[v], to_output))
+    if not from_input[-1]:
         raise ArchError("NB101 cell: output is not reachable from input")
-    keep = sorted(from_input & to_output)
-    return matrix[np.ix_(keep, keep)], [ops[k] for k in keep]
+    keep = [v for v in range(n) if from_input[v] and to_output[v]]
+    take = operator.itemgetter(*keep)   # keep holds input and output: at least 2, so take(x) is a tuple
+    return tuple(take(rows[i]) for i in keep), list(take(ops))
 
 
 def make_cell(matrix, ops) -> Cell:
@@ -79,21 +94,32 @@ def make_cell(matrix, ops) -> Cell:
     except (TypeError, ValueError):
         raise ArchError(f"NB101 cell: the matrix must be a square 0/1 matrix and ops a list, got {short(matrix)}") \
             from None
-    what = f"(ops={short(ops)})"
-    _check(m, ops, what)
-    m, ops = prune(m, ops)
-    if int(m.sum()) > MAX_EDGES:  # counted after pruning: dangling edges are never built
-        raise ArchError(f"NB101 cell {what}: {int(m.sum())} edges after pruning, at most {MAX_EDGES}")
-    return Cell(tuple(tuple(int(x) for x in r) for r in m), tuple(ops))
+    return _pruned_cell(_check(m, ops), ops)
 
 
-def parse_cell(text: str) -> Cell:
-    """Inverse of ``Cell.to_string``."""
+def _pruned_cell(rows: list[list[int]], ops: list[str]) -> Cell:
+    """The cell of a checked spec (0/1 strictly upper-triangular rows, input/hidden/output ops):
+    pruned, with at most 9 edges left, else ArchError."""
+    pruned, kept = prune(rows, ops)
+    edges = sum(map(sum, pruned))
+    if edges > MAX_EDGES:  # counted after pruning: dangling edges are never built
+        raise ArchError(f"NB101 cell (ops={short(ops)}): {edges} edges after pruning, at most {MAX_EDGES}")
+    return Cell(pruned, tuple(kept))
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse(text: str) -> Cell:
     try:
         d = json.loads(text)
         return make_cell(d["matrix"], d["ops"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise ArchError(f"malformed NB101 cell string {short(text)}: {e}") from None
+
+
+def parse_cell(text: str) -> Cell:
+    """Inverse of ``Cell.to_string``. Memoised (a Cell is immutable): a search parses the same few
+    population members again for each of its tens of thousands of mutations."""
+    return _parse(text) if isinstance(text, str) else _parse.__wrapped__(text)
 
 
 def cell_hash(cell: Cell) -> str:
@@ -301,24 +327,28 @@ def from_sequence(seq) -> str | None:
         return None
 
 
-def _padded(cell: Cell) -> tuple[np.ndarray, list[str]]:
-    """The cell on 7 vertices: its nodes but the output first, unconnected fillers, output last."""
+# The 21 edge slots of the 7-vertex form, row-major: the order NAS-Bench-101's mutation visits them.
+_EDGE_SLOTS = tuple((i, j) for i in range(MAX_VERTICES) for j in range(i + 1, MAX_VERTICES))
+
+
+@functools.lru_cache(maxsize=8192)
+def _padded(arch: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """The cell on 7 vertices: its nodes but the output first, unconnected fillers, output last; as
+    (its 21 edge bits in ``_EDGE_SLOTS`` order, its 5 hidden ops with conv3x3 for a filler).
+    Memoised like ``parse_cell``: ``mutate`` and ``flat_code`` see the same cells again and again."""
+    cell = parse_cell(arch)
     n = len(cell.ops)
-    m = np.zeros((MAX_VERTICES, MAX_VERTICES), dtype=np.int64)
-    idx = list(range(n - 1)) + [MAX_VERTICES - 1]
-    m[np.ix_(idx, idx)] = cell.array
-    ops = list(cell.ops[:-1]) + ["conv3x3-bn-relu"] * (MAX_VERTICES - n) + [OUTPUT]
-    return m, ops
+    at = {v: k for k, v in enumerate([*range(n - 1), MAX_VERTICES - 1])}   # 7-vertex index -> cell index
+    bits = tuple(cell.matrix[at[i]][at[j]] if i in at and j in at else 0 for i, j in _EDGE_SLOTS)
+    return bits, cell.ops[1:-1] + ("conv3x3-bn-relu",) * (MAX_VERTICES - n)
 
 
 def flat_code(arch: str) -> tuple[int, ...]:
     """Fixed-length code (21 edge bits of the 7-vertex form, then 5 hidden ops, -1 for a vertex the
     cell lacks) whose Hamming distance counts the edits between two cells."""
-    cell = parse_cell(arch)
-    m, _ = _padded(cell)
-    n = len(cell.ops)
-    ops = [OPS.index(o) for o in cell.ops[1:-1]] + [-1] * (MAX_VERTICES - n)
-    return tuple(int(m[i, j]) for i in range(MAX_VERTICES) for j in range(i + 1, MAX_VERTICES)) + tuple(ops)
+    bits, _ = _padded(arch)
+    hidden = parse_cell(arch).ops[1:-1]
+    return bits + tuple(OPS.index(o) for o in hidden) + (-1,) * (MAX_VERTICES - 2 - len(hidden))
 
 
 def random_arch(rng) -> str:
@@ -337,23 +367,26 @@ MUTATIONS = ("flip",)
 
 
 def mutate(arch: str, rng, kind: str = "flip") -> str:
-    """NAS-Bench-101's mutation (google-research/nasbench's regularised-evolution example, as in
-    NASLib): on the 7-vertex form flip each edge bit with probability 1/7 and change each hidden op
-    with probability 1/5, redrawn until the cell is valid."""
+    """NAS-Bench-101's mutation (google-research/nasbench's regularised-evolution example,
+    ``mutate_spec``): on the 7-vertex form flip each edge bit with probability 1/7 and change each
+    hidden op with probability 1/5, redrawn until the cell is valid. Two differences, stated: the
+    example mutates the parent's unpruned spec, here its pruned cell padded to 7 vertices (the
+    tables hold pruned cells); NASLib's ``mutate`` changes an op with probability 1/3 (1/len(OPS))."""
     if kind not in MUTATIONS:
         raise ArchError(f"unknown NB101 mutation {short(kind)}; known: {', '.join(MUTATIONS)}")
-    base_m, base_ops = _padded(parse_cell(arch))
+    bits, hidden = _padded(arch)
     while True:
-        m, ops = base_m.copy(), list(base_ops)
-        for i in range(MAX_VERTICES - 1):
-            for j in range(i + 1, MAX_VERTICES):
-                if rng.random() < 1 / MAX_VERTICES:
-                    m[i, j] = 1 - m[i, j]
-        for k in range(1, MAX_VERTICES - 1):
+        # One batch of uniforms for the 21 edge slots draws the same numbers as one call per slot.
+        flips = (rng.random(len(_EDGE_SLOTS)) < 1 / MAX_VERTICES).tolist()
+        m = [[0] * MAX_VERTICES for _ in range(MAX_VERTICES)]
+        for (i, j), bit, flip in zip(_EDGE_SLOTS, bits, flips):
+            m[i][j] = bit ^ flip
+        ops = list(hidden)
+        for k in range(len(ops)):
             if rng.random() < 1 / (MAX_VERTICES - 2):
                 others = [o for o in OPS if o != ops[k]]
                 ops[k] = others[int(rng.integers(len(others)))]
-        try:
-            return make_cell(m, ops).to_string()
+        try:   # a checked spec by construction: only pruning and the edge count can refuse it
+            return _pruned_cell(m, [INPUT, *ops, OUTPUT]).to_string()
         except ValueError:
             continue

@@ -29,9 +29,11 @@ import math
 import numpy as np
 
 from ...errors import ConfigError
+from ...progress import Progress
 from ...spaces import get_space
 from ..base import Context
 from ..registry import SELECTORS
+from ..search.base import query_bar
 from ..search.domain import Domain
 from .common import LearnedSelector, allowed_tokens, batches, decode_cells, fixed_batches, sequence_batch, standardise
 
@@ -132,17 +134,19 @@ class NAOSelector(LearnedSelector):
         opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + len(archs))
         model.train()
-        for _ in range(epochs):
-            for idx in batches(len(archs), self.batch_size, gen):
-                out, emb, pred = model.encode(seq[idx])
-                mse = F.mse_loss(pred, target[idx])
-                logp = model.reconstruct(seq[idx], out, emb)
-                nll = F.nll_loss(logp.reshape(-1, logp.size(-1)), seq[idx].reshape(-1))
-                loss = self.trade_off * mse + (1 - self.trade_off) * nll
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_bound)
-                opt.step()
+        with Progress(epochs, f"nao train ({len(archs)} cells)", unit="epoch") as bar:
+            for _ in range(epochs):
+                for idx in batches(len(archs), self.batch_size, gen):
+                    out, emb, pred = model.encode(seq[idx])
+                    mse = F.mse_loss(pred, target[idx])
+                    logp = model.reconstruct(seq[idx], out, emb)
+                    nll = F.nll_loss(logp.reshape(-1, logp.size(-1)), seq[idx].reshape(-1))
+                    loss = self.trade_off * mse + (1 - self.trade_off) * nll
+                    opt.zero_grad()
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_bound)
+                    opt.step()
+                bar.update(postfix=f"mse {float(mse.detach()):.3f} nll {float(nll.detach()):.3f}")
         return {"cells": len(archs), "mse": float(mse.detach()), "nll": float(nll.detach())}
 
     def fit(self, ctx: Context) -> None:
@@ -200,17 +204,19 @@ class NAOSelector(LearnedSelector):
         domain = Domain(ctx.space, oracle.candidates())
         rng = np.random.default_rng([self.seed, 0x4A0])
         rounds = self.fit_report["rounds"][:1]
-        while oracle.remaining > 0:
-            seen = oracle.seen()
-            top = sorted(seen, key=seen.get, reverse=True)[:self.k]
-            new = self.generate(model, top, set(seen), min(self.new_arch, oracle.remaining), domain, rng)
-            if not new:
-                break
-            oracle.query_many(new)
-            if oracle.remaining <= 0:
-                break
-            seen = oracle.seen()
-            rounds.append(self._train(model, list(seen), list(seen.values()), self.epochs))
+        with query_bar(self.name, oracle) as bar:
+            while oracle.remaining > 0:
+                seen = oracle.seen()
+                top = sorted(seen, key=seen.get, reverse=True)[:self.k]
+                new = self.generate(model, top, set(seen), min(self.new_arch, oracle.remaining), domain, rng)
+                if not new:
+                    break
+                oracle.query_many(new)
+                bar.update_to(oracle.used, f"round {len(rounds)}")
+                if oracle.remaining <= 0:
+                    break
+                seen = oracle.seen()
+                rounds.append(self._train(model, list(seen), list(seen.values()), self.epochs))
         self.fit_report = {**self.fit_report, "rounds": rounds, "queries": oracle.used}
         if domain.projected:
             self.fit_report["proposals_replaced_by_nearest_covered_cell"] = domain.projected

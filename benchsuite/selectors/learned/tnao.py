@@ -37,9 +37,11 @@ import math
 import numpy as np
 
 from ...errors import ConfigError
+from ...progress import Progress
 from ...spaces import get_space
 from ..base import Context
 from ..registry import SELECTORS
+from ..search.base import query_bar
 from ..search.domain import Domain
 from .common import LearnedSelector, allowed_tokens, batches, decode_cells, fixed_batches, sequence_batch
 
@@ -130,17 +132,19 @@ class TNAOSelector(LearnedSelector):
         opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + len(labelled))
         model.train()
-        for _ in range(epochs):
-            for idx in batches(len(archs), self.batch_size, gen):
-                emb = model.encode(seq[idx])
-                logits = model.logits(emb)
-                recon = F.cross_entropy(logits.reshape(-1, logits.size(-1)), seq[idx].reshape(-1))
-                pick = torch.randperm(len(lab_acc), generator=gen)[:self.rank_batch]
-                rank = rank_loss(model.predict(model.encode(lab_seq[pick])), lab_acc[pick])
-                loss = recon + self.rank_weight * rank
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        with Progress(epochs, f"tnao train ({len(labelled)} labelled)", unit="epoch") as bar:
+            for _ in range(epochs):
+                for idx in batches(len(archs), self.batch_size, gen):
+                    emb = model.encode(seq[idx])
+                    logits = model.logits(emb)
+                    recon = F.cross_entropy(logits.reshape(-1, logits.size(-1)), seq[idx].reshape(-1))
+                    pick = torch.randperm(len(lab_acc), generator=gen)[:self.rank_batch]
+                    rank = rank_loss(model.predict(model.encode(lab_seq[pick])), lab_acc[pick])
+                    loss = recon + self.rank_weight * rank
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                bar.update(postfix=f"recon {float(recon.detach()):.3f} rank {float(rank.detach()):.3f}")
         return {"labelled": len(labelled), "cells": len(archs), "recon": float(recon.detach()),
                 "rank": float(rank.detach())}
 
@@ -213,23 +217,26 @@ class TNAOSelector(LearnedSelector):
         domain = Domain(ctx.space, oracle.candidates())
         rng = np.random.default_rng([self.seed, 0xC50])
         rounds = self.fit_report["rounds"][:1]
-        while oracle.remaining > 0:
-            seen = oracle.seen()
-            met = self.swarm_search(model, seen, rng)
-            new, taken = [], set(seen)
-            for cell in sorted(met, key=met.get, reverse=True):
-                cell = domain.cover(cell, rng, exclude=taken)
-                if cell is not None and cell not in taken:
-                    new.append(cell)
-                    taken.add(cell)
-                if len(new) >= min(self.per_round, oracle.remaining):
+        with query_bar(self.name, oracle) as bar:
+            while oracle.remaining > 0:
+                seen = oracle.seen()
+                met = self.swarm_search(model, seen, rng)
+                new, taken = [], set(seen)
+                for cell in sorted(met, key=met.get, reverse=True):
+                    cell = domain.cover(cell, rng, exclude=taken)
+                    if cell is not None and cell not in taken:
+                        new.append(cell)
+                        taken.add(cell)
+                    if len(new) >= min(self.per_round, oracle.remaining):
+                        break
+                if not new:
                     break
-            if not new:
-                break
-            oracle.query_many(new)
-            if oracle.remaining <= 0:
-                break
-            rounds.append(self._train(model, oracle.seen(), self.finetune_epochs))
+                oracle.query_many(new)
+                bar.update_to(oracle.used, f"round {len(rounds)}")
+                if oracle.remaining <= 0:
+                    break
+                if self.finetune_epochs:   # 0 (allowed): search on with the stage-1 model
+                    rounds.append(self._train(model, oracle.seen(), self.finetune_epochs))
         self.fit_report = {**self.fit_report, "rounds": rounds, "queries": oracle.used}
         if domain.projected:
             self.fit_report["proposals_replaced_by_nearest_covered_cell"] = domain.projected

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from ...errors import ConfigError
+from ...progress import Progress
 from ..base import Context, Selector
 
 
@@ -30,3 +31,10 @@ class SearchMethod(Selector):
 def rng_for(seed: int, tag: int) -> np.random.Generator:
     """A method's own stream, a function of (seed, method tag) only."""
     return np.random.default_rng([seed, tag])
+
+
+def query_bar(name: str, oracle) -> Progress:
+    """A search's progress bar: the oracle's budget in queries, from those already spent (a learned
+    selector's labelled cells are queried before its search starts). Advance it with
+    ``bar.update_to(oracle.used)``."""
+    return Progress(oracle.budget, f"{name} queries", unit="query", initial=oracle.used)

@@ -15,12 +15,13 @@ exps/algos/R_EA.py `mutate_arch_func`). On NB-101 the mutation is NAS-Bench-101'
 from __future__ import annotations
 
 import collections
+import operator
 
 from ...errors import ConfigError
 from ...spaces import get_space
 from ..base import Context
 from ..registry import SELECTORS
-from .base import SearchMethod, rng_for
+from .base import SearchMethod, query_bar, rng_for
 from .domain import Domain
 from .oracle import QueryBudgetExhausted
 
@@ -39,7 +40,9 @@ class RandomSearch(SearchMethod):
     def search(self, oracle, ctx: Context) -> None:
         domain = Domain(ctx.space, oracle.candidates())
         order = domain.sample(rng_for(self.seed, 0x5EA), oracle.budget, exclude=oracle.seen())
-        oracle.query_many(order)
+        with query_bar(self.name, oracle) as bar:   # table look-ups: done at once, the bar for uniformity
+            oracle.query_many(order)
+            bar.update_to(oracle.used)
 
 
 @SELECTORS.register("rea")
@@ -76,21 +79,24 @@ class REA(SearchMethod):
         rng = rng_for(self.seed, 0xEA)
         domain = Domain(ctx.space, oracle.candidates())
         population: collections.deque[tuple[str, float]] = collections.deque()
-        try:
-            for arch in domain.sample(rng, self.population, exclude=oracle.seen()):
-                population.append((arch, oracle.query(arch)))
-            # A child already answered costs no query, so the cycle count is capped separately.
-            for _ in range(self.max_cycles):
-                if oracle.remaining <= 0:
-                    break
-                picks = rng.integers(len(population), size=self.sample_size)
-                parent = max((population[int(i)] for i in picks), key=lambda m: m[1])[0]
-                child = domain.mutate(parent, rng, kind)
-                population.append((child, oracle.query(child)))
-                if len(population) > self.population:
-                    population.popleft()
-        except QueryBudgetExhausted:
-            pass
+        with query_bar(self.name, oracle) as bar:
+            try:
+                for arch in domain.sample(rng, self.population, exclude=oracle.seen()):
+                    population.append((arch, oracle.query(arch)))
+                    bar.update_to(oracle.used)
+                # A child already answered costs no query, so the cycle count is capped separately.
+                for cycle in range(1, self.max_cycles + 1):
+                    if oracle.remaining <= 0:
+                        break
+                    picks = rng.integers(len(population), size=self.sample_size)
+                    parent = max(map(population.__getitem__, picks.tolist()), key=operator.itemgetter(1))[0]
+                    child = domain.mutate(parent, rng, kind)
+                    population.append((child, oracle.query(child)))
+                    if len(population) > self.population:
+                        population.popleft()
+                    bar.update_to(oracle.used, f"cycle {cycle}")
+            except QueryBudgetExhausted:
+                pass
         self.projected = domain.projected
 
     def report(self) -> dict:

@@ -14,6 +14,8 @@ import numpy as np
 
 from ...spaces import get_space
 
+_EXCLUDED = np.iinfo(np.int16).max   # the distance given to excluded cells (computed once: iinfo is slow)
+
 
 class Domain:
     def __init__(self, space: str, cells: Sequence[str]):
@@ -48,9 +50,9 @@ class Domain:
             self._codes = np.array([self.mod.flat_code(a) for a in self.cells], dtype=np.int16)
         dist = (self._codes != np.array(self.mod.flat_code(arch), dtype=np.int16)).sum(axis=1)
         if skip:
-            dist[list(skip)] = np.iinfo(np.int16).max
+            dist[list(skip)] = _EXCLUDED
         best = np.flatnonzero(dist == dist.min())
-        if dist[best[0]] == np.iinfo(np.int16).max:
+        if dist[best[0]] == _EXCLUDED:
             return None
         self.projected += 1
         return self.cells[int(rng.choice(best))]
