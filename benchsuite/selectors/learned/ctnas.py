@@ -89,6 +89,7 @@ class CTNASSelector(LearnedSelector):
 
     name = "ctnas"
     hparam_min = {"labels": 2, "pseudo_new": 0}
+    hparam_choices = {"score_against": ("baseline", "reference")}
     fast_hparams = {"labels": 8, "nac_epochs": 3, "pl_iters": 6, "derive_every": 3, "pseudo_every": 3,
                     "n_derive": 3, "embedding_dim": 16, "n_reference": 4}
 
