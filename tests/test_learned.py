@@ -210,17 +210,24 @@ def test_training_shows_a_progress_bar_with_its_total(name, bars, capsys, monkey
         assert re.search(rf"{re.escape(desc)}: 100%\|.*\| {hp[key]}/{hp[key]} ", err), err
 
 
+def _labelled_oracle(labels: int, *, budget: int):
+    """An oracle over 64 NB-201 cells (valid = the cell's code sum) whose first ``labels`` cells
+    are already queried, as the runner queries a learned selector's labelled cells first."""
+    cells = nb201.all_archs()[:64]
+    valid = {a: float(sum(nb201.flat_code(a))) for a in cells}
+    oracle = Oracle("nb201", valid, budget=budget)
+    labelled = dict(list(valid.items())[:labels])
+    for a in labelled:
+        oracle.query(a)
+    return oracle, labelled
+
+
 def test_learned_search_shows_its_queries(capsys, monkeypatch):
     from benchsuite.progress import Progress
 
     monkeypatch.setattr(Progress, "log_delay_s", 0.0)
     hp = get_selector("nao").fast_hparams
-    cells = nb201.all_archs()[:64]
-    valid = {a: float(sum(nb201.flat_code(a))) for a in cells}
-    oracle = Oracle("nb201", valid, budget=12)
-    labelled = dict(list(valid.items())[:hp["labels"]])
-    for a in labelled:
-        oracle.query(a)
+    oracle, labelled = _labelled_oracle(hp["labels"], budget=12)
     get_selector("nao", seed=0, **hp).search(oracle, Context(space="nb201", dataset="cifar10", seed=0,
                                                              labelled=labelled))
     out, err = capsys.readouterr()
@@ -231,12 +238,7 @@ def test_tnao_searches_without_fine_tuning():
     """finetune_epochs=0 is allowed (hparam_min): the search goes on with the stage-1 model instead
     of failing on a loss no epoch computed."""
     hp = {**get_selector("tnao").fast_hparams, "finetune_epochs": 0}
-    cells = nb201.all_archs()[:64]
-    valid = {a: float(sum(nb201.flat_code(a))) for a in cells}
-    oracle = Oracle("nb201", valid, budget=16)
-    labelled = dict(list(valid.items())[:hp["labels"]])
-    for a in labelled:
-        oracle.query(a)
+    oracle, labelled = _labelled_oracle(hp["labels"], budget=16)
     sel = get_selector("tnao", seed=0, **hp)
     sel.search(oracle, Context(space="nb201", dataset="cifar10", seed=0, labelled=labelled))
     assert oracle.used == 16 and len(sel.fit_report["rounds"]) == 1
