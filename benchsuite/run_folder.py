@@ -85,6 +85,17 @@ def append_rows(path: Path, rows) -> None:
         os.close(fd)
 
 
+def drop_seed_rows(path: Path, seed: int) -> None:
+    """Rewrite scores.csv without one seed's rows (atomically: the old file stays until the new
+    one is whole)."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    tmp = path.with_suffix(".csv.part")
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows([rows[0], *(r for r in rows[1:] if int(float(r[1])) != seed)])
+    os.replace(tmp, path)
+
+
 def drop_torn_tail(path: Path) -> int:
     """A scores.csv whose last line has no newline was cut mid-row (a crash or a full disk while
     writing): remove that partial row and return how many bytes were dropped (0 when whole)."""

@@ -33,6 +33,7 @@ from .progress import Progress
 from .run_folder import (  # noqa: F401  (SCORE_COLUMNS: the output contract)
     SCORE_COLUMNS,
     append_rows,
+    drop_seed_rows,
     locked,
     missing_rows,
     prepare,
@@ -274,6 +275,11 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
             ctx = Context(space=bench.space, dataset=key[0], seed=seed, device=device, data_dir=cfg.data_dir,
                           labelled={a: valid[a] for a in labelled})
             todo = [a for a in scored if (a, seed) not in done]
+            if sel_cls.ranks_jointly and 0 < len(todo) < len(scored):   # ranks among a subset would differ
+                log(f"benchsuite: note: seed {seed}: {cfg.selector} ranks a seed's cells jointly; scoring all "
+                    f"{len(scored)} again")
+                drop_seed_rows(out / "scores.csv", seed)
+                todo = list(scored)
             record = info["seeds"][str(seed)] = {"n_scored": len(scored) - len(todo), "n_planned": len(scored)}
             if labelled:
                 record["labelled_excluded"] = labelled
@@ -374,7 +380,7 @@ def _score(selector, ctx: Context, todo: list[str], bench, key: tuple, cfg: RunC
         return
     truth = dict(zip(todo, bench.accuracy(todo, *key)))
     with Progress(len(todo), f"{cfg.selector} seed {ctx.seed}", unit="cell") as bar:
-        size = cfg.chunk or selector.score_chunk
+        size = len(todo) if selector.ranks_jointly else (cfg.chunk or selector.score_chunk)
         for i in range(0, len(todo), size):
             chunk = todo[i:i + size]
             s = np.asarray(selector.score(chunk, ctx), dtype=float)

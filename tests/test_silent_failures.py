@@ -206,3 +206,31 @@ def test_labels_errors_name_the_option_typed(tmp_path, capsys):
     assert main(["run", "--selector", "ctnas", "--labels", "0", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "--labels must be at least 2, got 0" in err and "--hp" not in err
+
+
+def test_a_jointly_ranking_selector_rescores_a_damaged_seed_whole(tmp_path, capsys):
+    """A score that depends on the other cells (an aggregate of ranks) is never computed on the
+    subset a truncated file left: the seed is scored again in one call."""
+    from benchsuite.selectors.base import Selector
+
+    calls = []
+
+    class RankOfConvs(Selector):
+        ranks_jointly = True
+        uses_torch = False
+
+        def score(self, archs, ctx):
+            calls.append(len(archs))
+            return pd.Series([a.count("conv") for a in archs]).rank().to_numpy()
+
+    out = tmp_path / "r"
+    benchsuite.evaluate(RankOfConvs(), sample=100, n_boot=0, out=out)
+    assert calls == [100]
+    lines = (out / "scores.csv").read_text().splitlines(keepends=True)
+    (out / "scores.csv").write_text("".join(lines[:41]))
+    from benchsuite.config import RunConfig
+    from benchsuite.runner import run
+
+    run(RunConfig(selector="RankOfConvs", sample=100, n_boot=0, out=str(out), resume=True, plots=False),
+        selector=RankOfConvs())
+    assert calls == [100, 100] and len(pd.read_csv(out / "scores.csv")) == 100

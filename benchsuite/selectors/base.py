@@ -51,6 +51,10 @@ class Selector(abc.ABC):
     score_chunk: ClassVar[int] = 32
     # Small settings under which the contract tests can run the selector in seconds.
     fast_hparams: ClassVar[dict[str, Any]] = {}
+    # True where a cell's score depends on the other cells scored with it (an aggregate of ranks, as
+    # TE-NAS's and AZ-NAS's): the runner then scores a seed's cells in one call, and a resume that
+    # finds some of them missing scores the whole seed again.
+    ranks_jointly: ClassVar[bool] = False
     # Where the selector still differs from its reference code; run.json records them ("deviations").
     deviations: ClassVar[tuple[str, ...]] = ()
 

@@ -181,12 +181,16 @@ def bn_free_copy(build: Callable[..., nn.Module], state: dict) -> nn.Module:
 
 def input_shape(x: torch.Tensor | None, shape: tuple[int, ...] | None, names: set[str]) -> tuple[int, ...]:
     """The shape of one input image: the batch's, or ``shape`` where there is no batch, which only
-    synflow can do without (it reads the shape alone, as zero-cost-nas's all-ones input does)."""
+    the proxies that read no image can do without (synflow reads the shape alone, as
+    zero-cost-nas's all-ones input does; see ``extra.image_free``)."""
+    from .extra import image_free
+
     if x is not None:
         return tuple(x.shape[1:])
-    if names - {"synflow"} or shape is None:
-        raise ValueError(f"{', '.join(sorted(names - {'synflow'})) or 'synflow'} needs an image batch "
-                         "(synflow alone takes an input shape instead)")
+    need = names - image_free()
+    if need or shape is None:
+        raise ValueError(f"{', '.join(sorted(need)) or ', '.join(sorted(names))} needs an image batch "
+                         "(only proxies that read no image take an input shape instead)")
     return tuple(shape)
 
 
@@ -218,4 +222,26 @@ def _compute(build, x, y, names: set[str], *, seed: int, device: str, naswot_rel
     if "synflow" in names:
         plain = bn_free_copy(build, init).to(device)
         out["synflow"] = synflow(plain, shape, device)
+    out.update(_extra(build, init, x, y, names, seed=seed, device=device, shape=shape))
     return {k: (v if math.isfinite(v) else float("nan")) for k, v in out.items()}
+
+
+def _extra(build, init: dict, x, y, names: set[str], *, seed: int, device: str,
+           shape: tuple[int, ...]) -> dict[str, float]:
+    """The measures of ``extra.TABLE`` among ``names``, each on its own fresh copy of the network
+    with the shared initial weights."""
+    from .extra import TABLE, MeasureInput, measure
+
+    def fresh(bn: bool = True) -> nn.Module:
+        if not bn:
+            return bn_free_copy(build, init).to(device)
+        net = build(bn=True)
+        net.load_state_dict(init)
+        return net.to(device).train()
+
+    classes = int(init["classifier.weight"].shape[0])   # both spaces' networks end in `classifier`
+    out = {}
+    for name in sorted(names & set(TABLE)):
+        torch.manual_seed(seed)
+        out[name] = float(measure(name)(MeasureInput(fresh, x, y, seed, device, shape, classes)))
+    return out

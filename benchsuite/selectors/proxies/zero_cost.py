@@ -105,12 +105,19 @@ class ZeroCostSelector(Selector):
     def _names(self) -> set[str]:
         from .measures import PROXIES
 
-        return set(PROXIES) if self.share else {self.proxy}
+        return {self.proxy, *PROXIES} if self.share else {self.proxy}
+
+    def _extra_versions(self) -> dict[str, int]:
+        from .extra import TABLE
+
+        return {n: TABLE[n].version for n in sorted(self._names()) if n in TABLE}
 
     def reads_images(self) -> bool:
-        """Whether any proxy computed needs the image batch: all but synflow do, and share=True
-        computes them all."""
-        return self._names() != {"synflow"}
+        """Whether any proxy computed needs the image batch: all but synflow and the image-free
+        measures of ``extra`` do, and share=True computes the eight."""
+        from .extra import image_free
+
+        return bool(self._names() - image_free())
 
     def preflight(self, ctx: Context) -> None:
         """Load the image batch now (or fail naming what is missing), kept for ``score``."""
@@ -130,12 +137,15 @@ class ZeroCostSelector(Selector):
         space = get_space(ctx.space)
         net_kw = _network_kwargs(ctx.space, self.C, self.N, self.network)
         key = {"seed": self.seed, "classes": _CLASSES[ctx.dataset], "net": net_kw, "version": VERSION}
+        extras = self._extra_versions()
+        if extras:   # keyed only where an extra measure is computed, so the eight's caches stay valid
+            key["measures"] = extras
         if self.reads_images():
             x, y, source = self._image_batch(ctx)
             y = y % _CLASSES[ctx.dataset] if _CLASSES[ctx.dataset] < NUM_CLASSES[_IMAGES[ctx.dataset]] else y
             key.update(batch=self._images_drawn(), images=source)
             self._images = (_IMAGES[ctx.dataset], source)
-        else:   # synflow alone: its value depends on the input's shape only, so that is what keys it
+        else:   # synflow (or a measure reading no image): its value depends on the input's shape only
             x = y = None
             key["input"] = list(IMAGE_SHAPE)
         if self.relus != "all":  # keyed only when it changes a value, so caches stay valid
@@ -159,7 +169,8 @@ class ZeroCostSelector(Selector):
             return compute_packed([builder(r) for r in reps], x, y, names, seed=self.seed, device=self.device,
                                   naswot_relus=self.relus, shape=IMAGE_SHAPE)
 
-        packed = ctx.space == "nb201"  # NB101 cells differ in depth and width: one network at a time
+        # NB101 cells differ in depth and width: one network at a time; the extra measures too
+        packed = ctx.space == "nb201" and not extras
         before = (cache.hits, cache.misses)
         out = score_with_cache(archs, ctx, cache, self.proxy, compute_cell,
                                compute_cells=compute_cells if packed else None, chunk=self._chunk())
@@ -177,7 +188,9 @@ class ZeroCostSelector(Selector):
         out: dict = {"proxies_computed": sorted(self._names()),
                      "proxy_cache": {"hits": self.cache_stats[0], "misses": self.cache_stats[1]}}
         if self._images is None:
-            return {"input": f"all-ones {'x'.join(map(str, IMAGE_SHAPE))} (no images read)", **out}
+            shape = "x".join(map(str, IMAGE_SHAPE))
+            what = f"all-ones {shape}" if self._names() == {"synflow"} else f"inputs of shape {shape} made by the proxy"
+            return {"input": f"{what} (no images read)", **out}
         name, source = self._images
         return {"images": source, "images_checksums": source_checksums(name, source), **out}
 
