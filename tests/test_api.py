@@ -43,6 +43,8 @@ def test_function_equals_the_cli_run_of_the_same_selector(tmp_path):
     assert (tmp_path / "api" / "run.json").is_file() and res.out == tmp_path / "api"
     ax = res.plot()
     assert ax.get_ylabel() == "true accuracy (%)"
+    legend = ax.get_legend()   # one colour per seed, and which is which
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["0", "3"]
 
 
 def test_a_selector_instance_and_bad_selectors():
