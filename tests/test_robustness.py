@@ -47,9 +47,14 @@ def test_two_processes_resuming_one_folder(tmp_path):
     assert _stop_after_first_rows(args, out, signal.SIGINT) == 130
     cmd = [sys.executable, "-m", "benchsuite", "run", *args, "--resume"]
     first = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    # the lock file records its holder's pid (the file outlives each run; flock is the lock)
-    _wait_until(lambda: (out / LOCK).read_text().strip() == str(first.pid), first, 300,
-                "the resumed run never took the lock")
+    # the lock file records its holder's pid (a run removes it when it ends; flock is the lock)
+    def holds_lock() -> bool:
+        try:
+            return (out / LOCK).read_text().strip() == str(first.pid)
+        except FileNotFoundError:   # not taken yet
+            return False
+
+    _wait_until(holds_lock, first, 300, "the resumed run never took the lock")
     first.send_signal(signal.SIGSTOP)
     try:
         second = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
