@@ -37,9 +37,10 @@ TABLE: dict[str, Measure] = {
     "meco": Measure("meco:meco"),
     "swap": Measure("swap:swap"),
     "swap_reg": Measure("swap:swap_reg"),
-    "az_expressivity": Measure("aznas:expressivity"),
-    "az_progressivity": Measure("aznas:progressivity"),
-    "az_trainability": Measure("aznas:trainability"),
+    # AZ-NAS feeds Gaussian noise (compute_az_nas_score.py:126-127), not images
+    "az_expressivity": Measure("aznas:expressivity", reads_images=False),
+    "az_progressivity": Measure("aznas:progressivity", reads_images=False),
+    "az_trainability": Measure("aznas:trainability", reads_images=False),
     "az_complexity": Measure("aznas:complexity", reads_images=False),
 }
 
@@ -53,6 +54,7 @@ class MeasureInput:
     device: str
     shape: tuple[int, ...]       # one input's (C, H, W)
     num_classes: int
+    batch_size: int = 64         # the selector's batch_size: the size of an input a measure makes itself
 
 
 def image_free() -> frozenset[str]:

@@ -148,6 +148,8 @@ class ZeroCostSelector(Selector):
         else:   # synflow (or a measure reading no image): its value depends on the input's shape only
             x = y = None
             key["input"] = list(IMAGE_SHAPE)
+            if extras:   # a measure that makes its own input batch: its size keys the value
+                key["batch"] = self._images_drawn()
         if self.relus != "all":  # keyed only when it changes a value, so caches stay valid
             key["naswot_relus"] = self.relus
         cache = ProxyCache.open(ctx.space, key, root=ctx.cache_dir)
@@ -161,7 +163,7 @@ class ZeroCostSelector(Selector):
 
         def compute_cell(rep: str) -> dict[str, float]:
             return compute(builder(rep), x, y, names, seed=self.seed, device=self.device,
-                           naswot_relus=self.relus, shape=IMAGE_SHAPE)
+                           naswot_relus=self.relus, shape=IMAGE_SHAPE, batch_size=self._images_drawn())
 
         def compute_cells(reps: list[str]) -> list[dict[str, float]]:
             from .packed import compute_packed
