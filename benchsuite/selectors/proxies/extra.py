@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -35,6 +35,7 @@ TABLE: dict[str, Measure] = {
     "tenas_lr": Measure("tenas:linear_regions", reads_images=False),
     "gradsign": Measure("gradsign:gradsign"),
     "meco": Measure("meco:meco"),
+    "meco_opt": Measure("meco:meco_opt"),
     "swap": Measure("swap:swap"),
     "swap_reg": Measure("swap:swap_reg"),
     # AZ-NAS feeds Gaussian noise (compute_az_nas_score.py:126-127), not images
@@ -55,6 +56,7 @@ class MeasureInput:
     shape: tuple[int, ...]       # one input's (C, H, W)
     num_classes: int
     batch_size: int = 64         # the selector's batch_size: the size of an input a measure makes itself
+    params: dict = field(default_factory=dict)   # the selector's measure_params(): its own settings
 
 
 def image_free() -> frozenset[str]:

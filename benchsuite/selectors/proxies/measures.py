@@ -196,7 +196,8 @@ def input_shape(x: torch.Tensor | None, shape: tuple[int, ...] | None, names: se
 
 def compute(build: Callable[..., nn.Module], x: torch.Tensor | None, y: torch.Tensor | None, names: Iterable[str],
             *, seed: int, device: str = "cpu", naswot_relus: str = "all",
-            shape: tuple[int, ...] | None = None, batch_size: int = 64) -> dict[str, float]:
+            shape: tuple[int, ...] | None = None, batch_size: int = 64,
+            params: dict | None = None) -> dict[str, float]:
     """All requested proxies for one architecture. ``build(bn=...)`` makes its network; every
     proxy sees the same initial weights (seeded), as each reference copies one initialised net.
     ``x``/``y`` may be None when synflow alone is wanted: ``shape`` (C, H, W) then sizes its input."""
@@ -204,11 +205,11 @@ def compute(build: Callable[..., nn.Module], x: torch.Tensor | None, y: torch.Te
     shape = input_shape(x, shape, names)
     with full_precision(device):
         return _compute(build, x, y, names, seed=seed, device=device, naswot_relus=naswot_relus, shape=shape,
-                        batch_size=batch_size)
+                        batch_size=batch_size, params=params or {})
 
 
 def _compute(build, x, y, names: set[str], *, seed: int, device: str, naswot_relus: str,
-             shape: tuple[int, ...], batch_size: int = 64) -> dict[str, float]:
+             shape: tuple[int, ...], batch_size: int = 64, params: dict | None = None) -> dict[str, float]:
     torch.manual_seed(seed)
     net = build(bn=True).to(device).train()
     init = {k: v.clone() for k, v in net.state_dict().items()}
@@ -223,12 +224,13 @@ def _compute(build, x, y, names: set[str], *, seed: int, device: str, naswot_rel
     if "synflow" in names:
         plain = bn_free_copy(build, init).to(device)
         out["synflow"] = synflow(plain, shape, device)
-    out.update(_extra(build, init, x, y, names, seed=seed, device=device, shape=shape, batch_size=batch_size))
+    out.update(_extra(build, init, x, y, names, seed=seed, device=device, shape=shape, batch_size=batch_size,
+                      params=params or {}))
     return {k: (v if math.isfinite(v) else float("nan")) for k, v in out.items()}
 
 
 def _extra(build, init: dict, x, y, names: set[str], *, seed: int, device: str,
-           shape: tuple[int, ...], batch_size: int = 64) -> dict[str, float]:
+           shape: tuple[int, ...], batch_size: int = 64, params: dict | None = None) -> dict[str, float]:
     """The measures of ``extra.TABLE`` among ``names``, each on its own fresh copy of the network
     with the shared initial weights."""
     from .extra import TABLE, MeasureInput, measure
@@ -244,5 +246,6 @@ def _extra(build, init: dict, x, y, names: set[str], *, seed: int, device: str,
     out = {}
     for name in sorted(names & set(TABLE)):
         torch.manual_seed(seed)
-        out[name] = float(measure(name)(MeasureInput(fresh, x, y, seed, device, shape, classes, batch_size)))
+        out[name] = float(measure(name)(MeasureInput(fresh, x, y, seed, device, shape, classes, batch_size,
+                                                     dict(params or {}))))
     return out

@@ -107,6 +107,11 @@ class ZeroCostSelector(Selector):
 
         return {self.proxy, *PROXIES} if self.share else {self.proxy}
 
+    def measure_params(self) -> dict:
+        """A measure's own settings (hyperparameters beyond the shared ones), handed to it as
+        ``MeasureInput.params`` and keyed in the cache."""
+        return {}
+
     def _extra_versions(self) -> dict[str, int]:
         from .extra import TABLE
 
@@ -140,6 +145,8 @@ class ZeroCostSelector(Selector):
         extras = self._extra_versions()
         if extras:   # keyed only where an extra measure is computed, so the eight's caches stay valid
             key["measures"] = extras
+            if self.measure_params():
+                key["params"] = self.measure_params()
         if self.reads_images():
             x, y, source = self._image_batch(ctx)
             y = y % _CLASSES[ctx.dataset] if _CLASSES[ctx.dataset] < NUM_CLASSES[_IMAGES[ctx.dataset]] else y
@@ -163,7 +170,8 @@ class ZeroCostSelector(Selector):
 
         def compute_cell(rep: str) -> dict[str, float]:
             return compute(builder(rep), x, y, names, seed=self.seed, device=self.device,
-                           naswot_relus=self.relus, shape=IMAGE_SHAPE, batch_size=self._images_drawn())
+                           naswot_relus=self.relus, shape=IMAGE_SHAPE, batch_size=self._images_drawn(),
+                           params=self.measure_params())
 
         def compute_cells(reps: list[str]) -> list[dict[str, float]]:
             from .packed import compute_packed
