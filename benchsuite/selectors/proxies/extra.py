@@ -32,12 +32,11 @@ TABLE: dict[str, Measure] = {
     "epe_nas": Measure("naslib_four:epe_nas"),
     "zen": Measure("naslib_four:zen", reads_images=False),
     "tenas_ntk": Measure("tenas:ntk_condition"),
-    "tenas_lr": Measure("tenas:linear_regions", reads_images=False),
+    "tenas_lr": Measure("tenas:linear_regions"),
     "gradsign": Measure("gradsign:gradsign"),
     "meco": Measure("meco:meco"),
     "meco_opt": Measure("meco:meco_opt"),
     "swap": Measure("swap:swap"),
-    "swap_reg": Measure("swap:swap_reg"),
     # AZ-NAS feeds Gaussian noise (compute_az_nas_score.py:126-127), not images
     "az_expressivity": Measure("aznas:expressivity", reads_images=False),
     "az_progressivity": Measure("aznas:progressivity", reads_images=False),
