@@ -85,7 +85,7 @@ def test_grad_clip_zero_never_clips(monkeypatch, data_dir):
 
 
 @pytest.mark.parametrize("name, has", [("darts", False), ("darts-pt", False), ("it", True), ("spos", False),
-                                       ("fewshot", False), ("rlnas", True), ("zico", True), ("synflow", False),
+                                       ("fewshot", False), ("rlnas", True), ("zico", True), ("synflow", True),
                                        ("eproxy", True)])
 def test_open_deviations_are_recorded_in_run_json(name, has, tmp_path):
     """What a selector still does differently from its reference goes into run.json; every selector

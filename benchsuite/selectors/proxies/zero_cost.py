@@ -40,6 +40,10 @@ def load_batch(ctx: Context, batch_size: int, seed: int, cifar_dir: str | None, 
 
 
 NETWORKS = ("reference", "benchmark")
+# The eight on NB-101 (the newer proxies state their own NB-101 settings).
+NB101_DEVIATION = ("NB-101 cells are scored on benchsuite's network at PyTorch's default initialisation with the "
+                   "same batch as NB-201; zero-cost-nas's nasbench1_pred.py scores its nasbench1.Network, which "
+                   "initialises itself (nasbench1.py:93-106), with batch 256 (nasbench1_pred.py:40)")
 
 
 def check_one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -64,7 +68,7 @@ class ZeroCostSelector(Selector):
     proxy = ""
     relus = "all"   # the ReLUs naswot counts: NaswotSelector's hyperparameter; the shared passes
                     # compute naswot for the other proxies too, always the reference's way
-    deviations = (PAD_DEVIATION,)   # synflow, which reads no image, clears it
+    deviations = (PAD_DEVIATION, NB101_DEVIATION)   # synflow, which reads no image, keeps the second
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
     hparam_choices = {"network": NETWORKS}
 
@@ -205,7 +209,7 @@ class ZeroCostSelector(Selector):
         return {"images": source, "images_checksums": source_checksums(name, source), **out}
 
 
-def _make(proxy: str, doc: str, deviations: tuple[str, ...] = (PAD_DEVIATION,)) -> type:
+def _make(proxy: str, doc: str, deviations: tuple[str, ...] = (PAD_DEVIATION, NB101_DEVIATION)) -> type:
     cls = type(f"{proxy.title().replace('_', '')}Selector", (ZeroCostSelector,),
                {"name": proxy, "proxy": proxy, "__doc__": doc, "__module__": __name__, "deviations": deviations})
     cls.__qualname__ = cls.__name__
@@ -213,7 +217,7 @@ def _make(proxy: str, doc: str, deviations: tuple[str, ...] = (PAD_DEVIATION,)) 
 
 
 SynflowSelector = _make("synflow", "Synaptic flow (Tanaka et al. 2020) at initialisation, as in zero-cost-nas.",
-                        deviations=())
+                        deviations=(NB101_DEVIATION,))
 SnipSelector = _make("snip", "SNIP saliency Σ|w·∂L/∂w| (Lee et al. 2019).")
 GraspSelector = _make("grasp", "GraSP Σ −w·Hg (Wang et al. 2020).")
 FisherSelector = _make("fisher", "Fisher channel saliency (Turner et al. 2020), summed over weights.")
@@ -246,8 +250,8 @@ class NaswotSelector(ZeroCostSelector):
     @property
     def deviations(self) -> tuple[str, ...]:
         if self.relus == "all":
-            return (PAD_DEVIATION,)
-        return (PAD_DEVIATION, "relus=live: the kernel leaves out the ReLUs of ops on NB-201 edges that cannot "
+            return (PAD_DEVIATION, NB101_DEVIATION)
+        return (PAD_DEVIATION, NB101_DEVIATION, "relus=live: the kernel leaves out the ReLUs of ops on NB-201 edges that cannot "
                 "reach the cell output; BayesWatch's score_networks.py counts every ReLU a backward pass "
                 "reached, which with none = x.mul(0.) is all of them (--hp relus=all)")
 
@@ -286,7 +290,7 @@ class ZicoSelector(ZeroCostSelector):
     @property
     def deviations(self) -> tuple[str, ...]:
         if self.batches == "loader":
-            return (PAD_DEVIATION,)
-        return (PAD_DEVIATION, "the two gradient samples are the halves of one seeded batch of batch_size images; "
+            return (PAD_DEVIATION, NB101_DEVIATION)
+        return (PAD_DEVIATION, NB101_DEVIATION, "the two gradient samples are the halves of one seeded batch of batch_size images; "
                 "SLDGroup/ZiCo's getzico takes two successive loader batches of batch_size images each "
                 "(--hp batches=loader)")
