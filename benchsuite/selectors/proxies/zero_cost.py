@@ -252,8 +252,9 @@ class NaswotSelector(ZeroCostSelector):
         if self.relus == "all":
             return (PAD_DEVIATION, NB101_DEVIATION)
         return (PAD_DEVIATION, NB101_DEVIATION,
-                "relus=live: the kernel leaves out the ReLUs of ops on NB-201 edges that cannot reach the cell output; BayesWatch's score_networks.py counts every ReLU a backward pass "
-                "reached, which with none = x.mul(0.) is all of them (--hp relus=all)")
+                "relus=live: the kernel leaves out the ReLUs of ops on NB-201 edges that cannot reach the cell "
+                "output; BayesWatch's score_networks.py counts every ReLU a backward pass reached, which with "
+                "none = x.mul(0.) is all of them (--hp relus=all)")
 
 
 ZICO_BATCHES = ("halves", "loader")
@@ -292,5 +293,6 @@ class ZicoSelector(ZeroCostSelector):
         if self.batches == "loader":
             return (PAD_DEVIATION, NB101_DEVIATION)
         return (PAD_DEVIATION, NB101_DEVIATION,
-                "the two gradient samples are the halves of one seeded batch of batch_size images; SLDGroup/ZiCo's getzico takes two successive loader batches of batch_size images each "
+                "the two gradient samples are the halves of one seeded batch of batch_size images; "
+                "SLDGroup/ZiCo's getzico takes two successive loader batches of batch_size images each "
                 "(--hp batches=loader)")
