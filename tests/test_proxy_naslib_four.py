@@ -106,7 +106,7 @@ def test_l2_norm_nb201_at_the_shared_init_nb101_reinitialised_as_nasbench1():
     assert float(ref.classifier.weight.detach().std()) == pytest.approx(0.01, rel=0.25)      # N(0, 0.01)
     conv = ref.features[0][0]
     n = conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels
-    assert float(conv.weight.std()) == pytest.approx(math.sqrt(2 / n), rel=0.25)   # N(0, √(2/n))
+    assert float(conv.weight.detach().std()) == pytest.approx(math.sqrt(2 / n), rel=0.25)   # N(0, √(2/n))
     assert nf.l2_norm(_input(net, seed=3)) == nf.l2_norm(_input(net, seed=3)) != nf.l2_norm(_input(net, seed=4))
 
 
