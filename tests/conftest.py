@@ -52,6 +52,27 @@ def _isolated_env(monkeypatch, tmp_path_factory):
     monkeypatch.delenv("BENCHSUITE_NB201_PTH", raising=False)
 
 
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No bundle (BENCHSUITE_DATA unset: the package looks only there and in its cache, never in
+    ../shared), an empty cache, no CIFAR folder, BENCHSUITE_OFFLINE=1, and any download attempt fails
+    as it would without a network. Returns the test's folder, which is also the working folder."""
+    import urllib.error
+    import urllib.request
+
+    for var in ("BENCHSUITE_DATA", "BENCHSUITE_CIFAR_DIR", "BENCHSUITE_DATA_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("BENCHSUITE_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+
+    def no_network(*a, **kw):
+        raise urllib.error.URLError(OSError(101, "Network is unreachable"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def nb201():
     from benchsuite.benchmarks.nb201 import NB201

@@ -2,8 +2,6 @@
 the scores they had when computed next to images; the others are refused in one line before their
 run folder is made, and what their preflight loads is what they score with."""
 import json
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pandas as pd
@@ -18,25 +16,6 @@ from benchsuite.selectors.proxies.packed import compute_packed
 from benchsuite.spaces import nb201
 
 SMALL = ["--hp", "C=4", "--hp", "N=1", "--no-plots", "--n-boot", "0"]
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No bundle (BENCHSUITE_DATA unset: the package looks only there and in its cache, never in
-    ../shared), an empty cache, no CIFAR folder, BENCHSUITE_OFFLINE=1, and any download attempt fails
-    as it would without a network."""
-    monkeypatch.delenv("BENCHSUITE_DATA", raising=False)
-    monkeypatch.delenv("BENCHSUITE_CIFAR_DIR", raising=False)
-    monkeypatch.delenv("BENCHSUITE_DATA_URL", raising=False)
-    monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("BENCHSUITE_OFFLINE", "1")
-    monkeypatch.chdir(tmp_path)
-
-    def no_network(*a, **kw):
-        raise urllib.error.URLError(OSError(101, "Network is unreachable"))
-
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    return tmp_path
 
 
 @pytest.mark.parametrize("bench, hp", [("nb201", []), ("nb101", ["--hp", "C=8"])])

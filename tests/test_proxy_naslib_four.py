@@ -3,8 +3,6 @@ hand-computed values on tiny models, and plain transcriptions of the reference c
 import copy
 import json
 import math
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pandas as pd
@@ -260,22 +258,6 @@ def test_defaults_follow_the_references():
     assert get_selector("plain").reads_images() and epe.reads_images()
     for name in ("plain", "l2_norm", "epe_nas", "zen"):
         assert get_selector(name).deviations
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No bundle, no CIFAR folder, no network (as tests/test_offline.py)."""
-    for var in ("BENCHSUITE_DATA", "BENCHSUITE_CIFAR_DIR", "BENCHSUITE_DATA_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("BENCHSUITE_OFFLINE", "1")
-    monkeypatch.chdir(tmp_path)
-
-    def no_network(*a, **kw):
-        raise urllib.error.URLError(OSError(101, "Network is unreachable"))
-
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    return tmp_path
 
 
 SPACE_HP = {"nb201": ["--hp", "C=4", "--hp", "N=1"], "nb101": ["--hp", "C=8", "--hp", "N=1"]}

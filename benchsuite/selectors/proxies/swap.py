@@ -38,6 +38,10 @@ from torch import nn
 from ...errors import ConfigError, DataNotFoundError
 from ..base import Context
 from .extra import MeasureInput
+
+# SWAP's utilities.py:15-32 is ZenNAS's network_weight_gaussian_init: N(0,1) conv/linear weights,
+# zero biases, BatchNorm 1/0 (a BN without affine weights has nothing to set)
+from .naslib_four import gaussian_init
 from .zero_cost import _CLASSES, _IMAGES, ZeroCostSelector, _network_kwargs
 
 REPEATS = 32   # correlation.py:26 (--repeats): Gaussian re-initialisations averaged per cell
@@ -47,21 +51,6 @@ BATCH = 16     # correlation.py:27 (--input_samples)
 MEAN_STD = {"cifar10": ((0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)),
             "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))}
 _BITS = 62     # samples per int64 code word (non-negative, so codes sort as plain integers)
-
-
-def gaussian_init(net: nn.Module, generator: torch.Generator) -> None:
-    """``network_weight_gaussian_init`` (utilities.py:15-32), drawn from ``generator``. A BatchNorm
-    without affine weights (zero-cost-nas's NB-201 cell ops) has nothing to set; the reference's
-    ``nn.init.ones_(None)`` would fail on it."""
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=generator))
-                if m.bias is not None:
-                    m.bias.zero_()
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.weight is not None:
-                m.weight.fill_(1.0)
-                m.bias.zero_()
 
 
 def pattern_codes(out: torch.Tensor) -> torch.Tensor:
