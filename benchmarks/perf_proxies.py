@@ -1,7 +1,7 @@
 """Time the zero-cost proxies against one plain forward+backward of the same network.
 
     BENCHSUITE_DATA=../shared/data python benchmarks/perf_proxies.py [--archs 8] [--threads 1]
-        [--device cpu] [--network reference|benchmark] [--pack K] [--only synflow,snip]
+        [--device cpu] [--network reference|benchmark] [--pack K] [--only synflow,snip] [--newer]
 
 The machine is shared and noisy, so: the thread count is set (``--threads``), everything compared
 on a cell is measured in one interleaved round (fwd+bwd, each proxy alone, all eight with shared
@@ -9,7 +9,10 @@ passes, all but grasp/zico/jacov, and the selector path: ``get_selector(proxy).s
 miss), each figure is printed as it is measured, and the summary gives medians over cells of the
 ratio to that cell's own fwd+bwd. "selector path" minus "alone" is what the selector adds around
 the computation (image batch, cache, canonical form). ``--pack K`` adds all eight for K cells per
-packed pass (the GPU path), per cell.
+packed pass (the GPU path), per cell. The newer proxies (``proxies/extra.py``: NASLib's other
+four, TE-NAS, GradSign, MeCo, SWAP, AZ-NAS; ``--newer`` times them all, or name them in ``--only``)
+each fix their own network, batch and input, so they are timed through the selector path only, at
+their defaults (``--network`` does not apply to them).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 from benchsuite import get_selector
 from benchsuite.data.images import load_images, proxy_batch
 from benchsuite.selectors.base import Context
+from benchsuite.selectors.proxies.extra import TABLE
 from benchsuite.selectors.proxies.measures import PROXIES, compute
 from benchsuite.selectors.proxies.packed import compute_packed
 from benchsuite.spaces import nb201
@@ -45,6 +49,7 @@ def main() -> None:
     ap.add_argument("--network", default="reference", choices=("reference", "benchmark"))
     ap.add_argument("--pack", type=int, default=0, help="also time all eight with this many cells per packed pass")
     ap.add_argument("--only", help="comma-separated proxies to time (default: all eight and the combinations)")
+    ap.add_argument("--newer", action="store_true", help="also time every proxy of proxies/extra.py (selector path)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     x, y = proxy_batch(load_images("cifar10"), 64, 0)
@@ -53,6 +58,8 @@ def main() -> None:
     archs = [nb201.all_archs()[i] for i in rng.choice(15625, a.archs, replace=False)]
     style = "zero-cost-nas" if a.network == "reference" else "benchmark"
     names = a.only.split(",") if a.only else list(PROXIES)
+    if a.newer:
+        names += [n for n in TABLE if n not in names]
     print(f"device={a.device} threads={torch.get_num_threads()} cells={a.archs} batch=64 network={a.network}",
           flush=True)
     ratios: dict[str, list[float]] = {}
@@ -69,7 +76,8 @@ def main() -> None:
         plain()   # warm-up: allocator, kernels
         jobs = {"fwd+bwd": plain}
         for name in names:
-            jobs[name] = lambda name=name: compute(build, x, y, [name], seed=0, device=a.device)
+            if name in PROXIES:
+                jobs[name] = lambda name=name: compute(build, x, y, [name], seed=0, device=a.device)
             jobs[f"{name} selector path"] = lambda name=name, arch=arch: _selector(name, arch, a)
         if not a.only:
             jobs["all eight"] = lambda: compute(build, x, y, PROXIES, seed=0, device=a.device)
@@ -95,7 +103,7 @@ def main() -> None:
     print(f"\nmedian over {a.archs} cells (fwd+bwd itself: {np.median(ratios.pop('fwd+bwd seconds')):.3f} s):")
     for k, v in ratios.items():
         print(f"  {k:28} {np.median(v):6.2f} x fwd+bwd")
-    for name in names:
+    for name in (n for n in names if n in PROXIES):
         over = np.median(np.subtract(ratios[f"{name} selector path"], ratios[name]))
         print(f"  {name}: the selector path adds {over:.2f} x fwd+bwd around the computation")
     if not a.only:
@@ -111,7 +119,8 @@ _SELECTORS: dict = {}
 def _selector(name: str, arch: str, a) -> None:
     """One cache miss through the selector, as `benchsuite run` scores a cell: one selector per
     proxy for the whole script (a run keeps its image batch), a fresh cache folder per call."""
-    sel = _SELECTORS.setdefault(name, get_selector(name, seed=0, device=a.device, network=a.network))
+    own = {} if name in TABLE else {"network": a.network}   # a newer proxy keeps its reference's network
+    sel = _SELECTORS.setdefault(name, get_selector(name, seed=0, device=a.device, **own))
     with tempfile.TemporaryDirectory() as d:
         sel.score([arch], Context(space="nb201", dataset="cifar10", seed=0, device=a.device, cache_dir=d))
 
