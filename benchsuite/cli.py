@@ -357,10 +357,9 @@ def cmd_data(a) -> int:
 def _check_places(a) -> None:
     """A mistyped --data or a cache path that is a file: one line now, not a silent fallback to
     other sources (or a failure deep inside a run)."""
-    from .benchmarks.sources import cache_dir
+    from .benchmarks.sources import cache_dir, search_dirs
 
-    if getattr(a, "data_dir", None) and not Path(a.data_dir).is_dir():
-        raise ConfigError(f"--data {a.data_dir}: no such folder")
+    search_dirs(getattr(a, "data_dir", None))
     if a.cmd in ("run", "list", "data", "train-supernet", "suite"):
         cache_dir()
 

@@ -56,8 +56,6 @@ class RunConfig:
             raise ConfigError(f"--n-boot must be 0 (no bootstrap CIs) or more, got {self.n_boot}")
         if self.chunk is not None and self.chunk < 1:
             raise ConfigError(f"chunk must be at least 1, got {self.chunk}")
-        if self.data_dir is not None and not Path(self.data_dir).is_dir():
-            raise ConfigError(f"--data {self.data_dir}: no such folder")
         if self.shard is not None and not (len(self.shard) == 2 and 0 <= self.shard[0] < self.shard[1]):
             raise ConfigError(f"shard must be (i, K) with 0 <= i < K, got {self.shard}")
 

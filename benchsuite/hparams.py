@@ -8,6 +8,7 @@ A value given with ``--hp`` (parsed as JSON where it can be) must have the annot
 """
 from __future__ import annotations
 
+import inspect
 import types
 import typing
 from typing import Any
@@ -17,10 +18,18 @@ from .errors import ConfigError
 _RESERVED = {"seed": "--seeds", "device": "--device"}
 
 
+def keyword_params(cls: type) -> dict[str, inspect.Parameter]:
+    """Keyword-only constructor parameters over the class and its bases (subclass wins)."""
+    out: dict[str, inspect.Parameter] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is not None and klass is not object:
+            out.update({p.name: p for p in inspect.signature(init).parameters.values() if p.kind is p.KEYWORD_ONLY})
+    return out
+
+
 def annotations(cls: type) -> dict[str, Any]:
     """Keyword-only parameter -> annotation, over the class and its bases (subclass wins)."""
-    import inspect
-
     out: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
         init = klass.__dict__.get("__init__")
@@ -88,14 +97,7 @@ def check(cls: type, name: str, values: dict[str, Any], flags: dict[str, str] | 
 def describe(cls: type) -> list[tuple[str, str, Any, str]]:
     """(name, type, default, accepted range) of every hyperparameter ``--hp`` may set: what
     ``benchsuite list --selector NAME`` prints."""
-    import inspect
-
-    defaults: dict[str, Any] = {}
-    for klass in reversed(cls.__mro__):
-        init = klass.__dict__.get("__init__")
-        if init is not None and klass is not object:
-            defaults.update({p.name: p.default for p in inspect.signature(init).parameters.values()
-                             if p.kind is p.KEYWORD_ONLY})
+    defaults = {name: p.default for name, p in keyword_params(cls).items()}
     bounds = getattr(cls, "hparam_min", {})
     choices = getattr(cls, "hparam_choices", {})
     out = []

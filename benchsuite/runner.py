@@ -13,7 +13,6 @@ column (``Benchmark.validation_column``), never the column a run is scored on. S
 from __future__ import annotations
 
 import contextlib
-import inspect
 import signal
 import threading
 import time
@@ -29,6 +28,7 @@ from .benchmarks.registry import BENCHMARKS
 from .config import DEFAULT_QUERIES, RunConfig
 from .errors import ConfigError, SelectorError
 from .hparams import check as check_hparams
+from .hparams import keyword_params
 from .progress import Progress
 from .run_folder import (  # noqa: F401  (SCORE_COLUMNS: the output contract)
     SCORE_COLUMNS,
@@ -64,20 +64,11 @@ def resolve_device(requested: str, uses_torch: bool) -> str:
     raise ConfigError(f"--device {requested}: no CUDA device is available here (use --device cpu or auto)")
 
 
-def _selector_params(cls: type) -> dict[str, inspect.Parameter]:
-    out: dict[str, inspect.Parameter] = {}
-    for klass in reversed(cls.__mro__):
-        init = klass.__dict__.get("__init__")
-        if init is not None and klass is not object:
-            out.update({p.name: p for p in inspect.signature(init).parameters.values() if p.kind is p.KEYWORD_ONLY})
-    return out
-
-
 def build_benchmark(cfg: RunConfig):
     cls = BENCHMARKS.get(cfg.bench)
     kwargs: dict[str, Any] = {"data_dir": cfg.data_dir}
     if cfg.official:
-        if "official_path" not in _selector_params(cls):
+        if "official_path" not in keyword_params(cls):
             raise ConfigError(f"--official applies to nb201 and nb101, not {cfg.bench}")
         kwargs["official_path"] = cfg.official
     return cls(**kwargs)
@@ -124,11 +115,11 @@ def trajectory_rows(seed: int, history: list[tuple[str, float]], test: dict[str,
 def _check_hparams(cfg: RunConfig, sel_cls: type) -> dict[str, Any]:
     """The selector's keyword arguments from --hp and --labels; unknown names fail here, before
     any data is read."""
-    params = _selector_params(sel_cls)
+    params = keyword_params(sel_cls)
     hparams = dict(cfg.hparams)
     if cfg.labels is not None:
         if "labels" not in params:
-            learned = [n for n in SELECTORS.names() if "labels" in _selector_params(SELECTORS.get(n))]
+            learned = [n for n in SELECTORS.names() if "labels" in keyword_params(SELECTORS.get(n))]
             raise ConfigError(f"--labels: selector {cfg.selector!r} takes no labelled cells; these do: "
                               f"{', '.join(learned)}")
         hparams["labels"] = cfg.labels
@@ -183,7 +174,7 @@ def plan(cfg: RunConfig, selector: Selector | None = None) -> Plan:
     hparams = _check_hparams(cfg, sel_cls)
     if selector is not None:
         hparams = {k: v for k, v in selector.hparams().items() if k not in ("seed", "device")} | hparams
-    params = _selector_params(sel_cls)
+    params = keyword_params(sel_cls)
     bench = build_benchmark(cfg)
     key = bench.resolve(cfg.dataset, cfg.fidelity, cfg.acc)
     if bench.space not in sel_cls.spaces:
@@ -258,16 +249,13 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
         info["deviations"] = list(p.first.deviations)
     manifest.write_json(out / "run.json", info)
     if len(cfg.seeds) > 1 or not old:
-        per_seed = f"{p.budget} queries" if searches else f"{_n_scored(cfg, pool, labels)} cells"
+        per_seed = f"{p.budget} queries" if searches else f"{len(_cells(cfg, p, cfg.seeds[0])[0])} cells"
         log(f"{cfg.selector} on {cfg.bench}/{key[0]}: {len(cfg.seeds)} seed{'s' * (len(cfg.seeds) > 1)} x "
             f"{per_seed}{f' (+{labels} labelled)' if labels else ''} -> {out}")
     written = time.time()
     try:
         for seed in cfg.seeds:
-            scored, labelled = _choose(pool, seed, cfg.sample if sel_cls.ranks else 1, labels)
-            scored = scored if sel_cls.ranks else []
-            if cfg.shard:
-                scored = scored[cfg.shard[0]::cfg.shard[1]]
+            scored, labelled = _cells(cfg, p, seed)
             if old and _resumable(old, done, seed, scored, out, log):   # finished in an earlier session
                 info["seeds"][str(seed)] = old["seeds"][str(seed)]
                 continue
@@ -332,9 +320,11 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
 RUN_JSON_EVERY_S = 5.0
 
 
-def _n_scored(cfg: RunConfig, pool: list[str], labels: int) -> int:
-    n = min(cfg.sample, len(pool) - labels) if cfg.sample else len(pool) - labels
-    return -(-n // cfg.shard[1]) if cfg.shard else n
+def _cells(cfg: RunConfig, p: Plan, seed: int) -> tuple[list[str], list[str]]:
+    """A seed's scored cells (its shard of them; none for a pure search method) and labelled cells."""
+    scored, labelled = _choose(p.pool, seed, cfg.sample if p.sel_cls.ranks else 1, p.labels)
+    scored = scored if p.sel_cls.ranks else []
+    return (scored[cfg.shard[0]::cfg.shard[1]] if cfg.shard else scored), labelled
 
 
 def _resumable(old: dict, done: set[tuple[str, int]], seed: int, scored: list[str], out: Path,

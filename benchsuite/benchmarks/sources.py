@@ -94,6 +94,10 @@ def cache_dir() -> Path:
 
 
 def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Where data files are looked for. A ``data_dir`` given explicitly (``--data``) must exist: a
+    typo is an error, not a silent fall back to the other sources."""
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise ConfigError(f"--data {data_dir}: no such folder")
     dirs = []
     given = data_dir or os.environ.get("BENCHSUITE_DATA")
     if given:

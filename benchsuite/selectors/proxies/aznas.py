@@ -210,6 +210,7 @@ class _AzSelector(ZeroCostSelector):
     feature components (computing any of them computes and caches all three)."""
 
     hparam_choices = {"network": NETWORKS}
+    deviations = (RNG_DEVIATION, NONFINITE_DEVIATION, NB101_DEVIATION)   # the three feature components'
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = REF_BATCH, share: bool = False,
                  C: int | None = None, N: int | None = None, network: str = "benchmark",
@@ -231,24 +232,18 @@ class AzExpressivitySelector(_AzSelector):
     """AZ-NAS expressivity: Σ over stages of the eigenvalue entropy of the feature covariance (Lee & Ham, CVPR 2024)."""
 
     name = proxy = "az_expressivity"
-    deviations = (RNG_DEVIATION, NONFINITE_DEVIATION, NB101_DEVIATION)
-
 
 @SELECTORS.register("az_progressivity")
 class AzProgressivitySelector(_AzSelector):
     """AZ-NAS progressivity: least increase of expressivity from one stage to the next (Lee & Ham, CVPR 2024)."""
 
     name = proxy = "az_progressivity"
-    deviations = (RNG_DEVIATION, NONFINITE_DEVIATION, NB101_DEVIATION)
-
 
 @SELECTORS.register("az_trainability")
 class AzTrainabilitySelector(_AzSelector):
     """AZ-NAS trainability: mean 2 − σ − 1/σ of the blocks' random-probe Jacobian spectra (Lee & Ham, CVPR 2024)."""
 
     name = proxy = "az_trainability"
-    deviations = (RNG_DEVIATION, NONFINITE_DEVIATION, NB101_DEVIATION)
-
 
 @SELECTORS.register("az_complexity")
 class AzComplexitySelector(_AzSelector):
