@@ -8,7 +8,8 @@ labelled per seed, a hash of the data files' checksums, a hash of the row's sett
 benchsuite version. A changed input is an error, never a comparison.
 
 Tolerance rule (``tolerance``): a selector that uses no torch (baselines, random, random search,
-REA) is a pure function of its inputs, so its metrics must come back exactly (to 1e-9, relative).
+REA; run.json's ``uses_torch`` says which) is a pure function of its inputs, so its metrics must
+come back exactly (to 1e-9, relative).
 Everything computed or trained with torch may move with the platform's floating point, so it gets
 max(floor, 3·SE) with SE the standard error over the golden run's seeds (std/√seeds) and a floor
 per metric (FLOORS: 0.02 for correlations, 0.05 for precision@k%, 0.3 percentage points for
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BenchsuiteError, ConfigError
-from .report_inputs import check_run, read_csv, read_json, read_metrics, read_scores, read_suite
+from .report_inputs import check_run, read_csv, read_json, read_metrics, read_run_json, read_scores, read_suite
 
 LOWER_IS_BETTER = ("regret", "queries_to_optimum")
 FLOORS = {"spearman": 0.02, "kendall": 0.02, "pearson": 0.02, "precision": 0.05, "acc": 0.3, "regret": 0.3,
@@ -95,6 +96,18 @@ def row_identity(run_dir: Path) -> dict[str, str]:
             "version": str(run["versions"].get("benchsuite"))}
 
 
+def uses_torch(run_dir: Path) -> bool:
+    """Whether the row's selector computes with torch, as its run.json records it. Golden tables
+    are read from run folders alone (not from the selectors installed now, which may have changed
+    since the run). A run.json without the key (from a benchsuite that does not record it) gets
+    the wider torch tolerance: it may let a small real drift through, but never fails an exact
+    rerun."""
+    value = read_run_json(run_dir).get("uses_torch", True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"run manifest {run_dir / 'run.json'}: uses_torch must be true or false, not {value!r}")
+    return value
+
+
 def _checked(m: pd.DataFrame) -> pd.DataFrame:
     agg = m[m.seed == "all"]
     keep = agg.metric.str.endswith("_mean") | agg.metric.isin(["queries_to_optimum_median", "optimum_reached"])
@@ -103,8 +116,6 @@ def _checked(m: pd.DataFrame) -> pd.DataFrame:
 
 def build_baseline(suite_dir: str | Path, out_file: str | Path, command: list[str]) -> pd.DataFrame:
     """The golden table of a finished suite folder, written with the commands that made it."""
-    from .selectors.registry import SELECTORS
-
     suite_dir = Path(suite_dir)
     suite = read_suite(suite_dir)
     run_dirs = [suite_dir / name for name in suite["rows"]]
@@ -119,10 +130,10 @@ def build_baseline(suite_dir: str | Path, out_file: str | Path, command: list[st
         m = read_metrics(run_dir)
         stds = m[m.seed == "all"].set_index("metric").value
         seeds = m[m.seed != "all"].seed.nunique()
-        uses_torch = getattr(SELECTORS.get(m.selector.iloc[0]), "uses_torch", True)
+        torch_row = uses_torch(run_dir)
         for r in _checked(m).itertuples():
             std = float(stds.get(f"{_base(r.metric)}_std", float("nan")))
-            tol, rule = tolerance(r.metric, float(r.value), uses_torch=uses_torch, std=std, seeds=seeds)
+            tol, rule = tolerance(r.metric, float(r.value), uses_torch=torch_row, std=std, seeds=seeds)
             rows.append({"row": run_dir.name, **{c: getattr(r, c) for c in GOLDEN_COLUMNS[1:10]},
                          "direction": direction(r.metric), "tolerance": tol, "rule": rule, **ident})
     table = pd.DataFrame(rows, columns=GOLDEN_COLUMNS)

@@ -2,35 +2,41 @@
 
 ``benchsuite report DIR`` on a suite folder writes ``leaderboard.md``, ``leaderboard.csv``,
 ``leaderboard.html``, ``leaderboard.png`` (ρ per row, sorted, with its 95% CI and the published
-value) and, when rows searched, ``search_curves.png``. Everything is read from the rows' CSVs and
-run.json files; published values come from ``results/published.csv`` (value, paper, table or
-file, and the column and cells they were measured on).
+value) and, when rows searched, ``search_curves_<bench>_<dataset>.png``; each figure also as a PDF.
+Everything is read from the rows' CSVs and run.json files; published values come from the
+package's own ``benchsuite/data/published.csv`` (value, paper, table or file, and the column and
+cells they were measured on), so an installed benchsuite has them too.
 """
 from __future__ import annotations
 
 import html
+from importlib import resources
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from .report import new_figure, plot_search, save_figure, summarize, with_pdfs
+from .report_inputs import finished_rows, read_csv, read_run_json, read_suite
+from .report_latex import query_columns
 
-from .report import plot_search, summarize  # noqa: E402
-from .report_inputs import finished_rows, read_csv, read_run_json, read_suite  # noqa: E402
-
-PUBLISHED = Path(__file__).resolve().parents[1] / "results" / "published.csv"
 PUBLISHED_COLUMNS = ["selector", "bench", "dataset", "metric", "value", "measured_on", "source", "where"]
 
 
 def read_published(path: str | Path | None = None) -> pd.DataFrame:
-    """The published values: ``path`` (which must exist), else the checkout's own file (an empty
-    table when that is absent, e.g. in an installed package)."""
-    if path is None and not PUBLISHED.is_file():
+    """The published values: ``path`` (which must exist), else the package's own file (an empty
+    table where an install lacks it)."""
+    if path is not None:
+        return _read_published(path)
+    shipped = resources.files("benchsuite.data") / "published.csv"
+    if not shipped.is_file():
         return pd.DataFrame(columns=PUBLISHED_COLUMNS)
-    return read_csv(path or PUBLISHED, "published values", PUBLISHED_COLUMNS, by_run=False, rows=False,
+    with resources.as_file(shipped) as local:   # a real file even where the package is zipped
+        return _read_published(local)
+
+
+def _read_published(path: str | Path) -> pd.DataFrame:
+    return read_csv(path, "published values", PUBLISHED_COLUMNS, by_run=False, rows=False,
                     keys=("selector", "bench", "dataset", "metric"), numbers=("value",))
 
 
@@ -108,7 +114,7 @@ def leaderboard_markdown(table: pd.DataFrame, title: str) -> str:
                           f"{_f(r['seconds_per_cell'], '.3g')} | {_f(r['supernet_seconds'], '.0f')} | "
                           f"{notes.cite(r, 'spearman')} |")
             md.append("")
-        qs = [c for c in part.columns if c.startswith("best_test_at_q") and not c.endswith("_ci")]
+        qs = query_columns(part)
         searched = part[part[qs[0]].notna()] if qs else part.iloc[:0]
         if len(searched):
             key = "best_test_at_q100" if "best_test_at_q100" in searched else qs[0]
@@ -133,7 +139,8 @@ def plot_rho(table: pd.DataFrame, path: Path) -> Path | None:
         return None
     ranked["label"] = [f"{r.row} ({r.bench} {r.dataset}, n={r.n_archs})" for r in ranked.itertuples()]
     ranked = ranked.sort_values("spearman")
-    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(ranked) + 1.4))
+    fig = new_figure((7.5, 0.38 * len(ranked) + 1.4))
+    ax = fig.subplots()
     y = np.arange(len(ranked))
     err = np.vstack([ranked.spearman - ranked.spearman_lo, ranked.spearman_hi - ranked.spearman]).clip(min=0)
     ax.barh(y, ranked.spearman, xerr=np.nan_to_num(err), capsize=3, color="#4C72B0", alpha=0.85,
@@ -147,15 +154,14 @@ def plot_rho(table: pd.DataFrame, path: Path) -> Path | None:
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=130)
 
 
 def leaderboard(suite_dir: str | Path, out: str | Path | None = None,
                 published: str | Path | None = None) -> list[Path]:
     """leaderboard.csv/.md/.html/.png and search curves per column in ``out`` (default
-    SUITE_DIR/leaderboard). Every input is read and checked before ``out`` is made."""
+    SUITE_DIR/leaderboard), each figure also as a PDF. Every input is read and checked before
+    ``out`` is made."""
     suite_dir = Path(suite_dir)
     suite = read_suite(suite_dir)
     table = leaderboard_table(suite_dir, published)
@@ -178,7 +184,7 @@ def leaderboard(suite_dir: str | Path, out: str | Path | None = None,
         f"font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}</style>"
         f"<h1>Leaderboard: suite {html.escape(name)}</h1>{table.to_html(index=False, na_rep='', float_format='%.3f')}"
         f"{body}")
-    return written + [out / "leaderboard.html"] + pngs
+    return written + [out / "leaderboard.html"] + with_pdfs(pngs)
 
 
 def _by_column(run_dirs: list[Path]) -> dict[tuple[str, str], list[Path]]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: CI and servers have no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .errors import BenchsuiteError  # noqa: E402
-from .report_inputs import (  # noqa: E402
+from .errors import BenchsuiteError
+from .report_inputs import (
     check_run,
     read_derived,
     read_metrics,
@@ -21,6 +20,7 @@ from .report_inputs import (  # noqa: E402
     read_trajectory,
     run_folder,
 )
+from .report_latex import display_name, markdown
 
 SUMMARY_METRICS = ("spearman", "kendall", "top1_acc", "top10_acc", "precision_at_5pct", "regret")
 
@@ -36,15 +36,34 @@ def _title(m: pd.DataFrame) -> str:
     return f"{r.selector} on {r.bench}/{r.dataset} ({r.acc_metric}, {r.fidelity} ep)"
 
 
-def _save(fig, path: Path, dpi: int = 120) -> Path:
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A figure on its own Agg canvas. Never pyplot: importing or drawing a report leaves the
+    caller's backend (a notebook's inline one, say) as it was, and needs no display."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, path: Path, dpi: int = 120) -> Path:
+    """``path`` (a PNG) and the same figure as a PDF beside it, for papers; returns the PNG's path.
+    The PDF embeds TrueType fonts (journals refuse Type 3) and no creation date, so that a figure
+    redrawn from the same CSVs is the same file."""
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    with matplotlib.rc_context({"pdf.fonttype": 42}):
+        fig.savefig(path.with_suffix(".pdf"), dpi=300, metadata={"CreationDate": None})   # dpi: rasterized parts
     return path
+
+
+def with_pdfs(paths: list[Path]) -> list[Path]:
+    """Each PNG of ``paths`` followed by the PDF that ``save_figure`` wrote beside it."""
+    return [q for p in paths for q in ((p, p.with_suffix(".pdf")) if p.suffix == ".png" else (p,))]
+
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:
     """scatter.png (score vs true accuracy) and rho.png (Spearman per seed with bootstrap CI) for a
-    ranking run; training.png for a supernet's curves; search.png for a search's trajectory."""
+    ranking run; training.png for a supernet's curves; search.png for a search's trajectory; each
+    also as a PDF beside it (the list names both)."""
     run_dir = Path(run_dir)
     s, m = _read(run_dir)
     paths = []
@@ -53,11 +72,11 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     if (run_dir / "trajectory.csv").is_file():
         paths.append(plot_search([run_dir], run_dir / "search.png"))
     if s.empty:   # a search method ranks nothing
-        return paths
-    paths.append(_save(scatter_figure(s, m), run_dir / "scatter.png"))
+        return with_pdfs(paths)
+    paths.append(save_figure(scatter_figure(s, m), run_dir / "scatter.png"))
     if (m.metric == "spearman").any():   # a run with --metrics that leaves spearman out has no ρ to draw
-        paths.append(_save(rho_figure(m), run_dir / "rho.png"))
-    return paths
+        paths.append(save_figure(rho_figure(m), run_dir / "rho.png"))
+    return with_pdfs(paths)
 
 
 def rho_text(s: pd.DataFrame, m: pd.DataFrame) -> str:
@@ -81,11 +100,13 @@ def rho_text(s: pd.DataFrame, m: pd.DataFrame) -> str:
 
 def scatter_figure(s: pd.DataFrame, m: pd.DataFrame):
     """Score against true accuracy, one colour per seed; the title gives ρ and n."""
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig = new_figure((5, 4))
+    ax = fig.subplots()
     axis = score_axis(s.score.to_numpy())
     for seed, d in s.groupby("seed"):
         x = d.score.rank(pct=True).to_numpy() * 100 if axis == "rank" else d.score.to_numpy()
-        ax.scatter(x, d.true_acc, s=4 if len(d) > 2000 else 10, alpha=0.4, label=f"seed {seed}")
+        dense = len(d) > 2000   # thousands of vector markers make a PDF slow to open: draw them as an image
+        ax.scatter(x, d.true_acc, s=4 if dense else 10, alpha=0.4, label=f"seed {seed}", rasterized=dense)
     if axis == "log":
         ax.set_xscale("log")
     ax.set_xlabel({"log": "selector score (log scale; higher = better)",
@@ -103,7 +124,8 @@ def rho_figure(m: pd.DataFrame):
     """Spearman ρ per seed with its bootstrap CI and the mean over seeds; the legend sits below the
     axes, where it can cover neither the mean line nor a seed."""
     per = m[m.seed != "all"].pivot_table(index="seed", columns="metric", values="value", dropna=False)
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.6 * len(per) + 2), 4))
+    fig = new_figure((max(4.5, 0.6 * len(per) + 2), 4))
+    ax = fig.subplots()
     x = np.arange(len(per))
     rho = per["spearman"].to_numpy()
     if "spearman_ci_low" in per:
@@ -163,7 +185,8 @@ def plot_search(run_dirs: list[Path], path: Path) -> Path:
     """Best test accuracy found (the incumbent by validation) against queries, one line per run
     with a 95% CI band over seeds (see ``search_curve``), log query axis; the column's optimum as a
     dashed line."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig = new_figure((6.5, 4))
+    ax = fig.subplots()
     optimum, column, acc, low_at_10 = None, "", "test", []
     for d in run_dirs:
         traj = read_trajectory(Path(d))
@@ -191,14 +214,15 @@ def plot_search(run_dirs: list[Path], path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_training(run_dir: Path) -> Path:
     """training.png: supernet training loss and accuracy per epoch, one line per (seed, supernet)."""
     t = read_training(run_dir)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = new_figure((9, 3.5))
+    axes = fig.subplots(1, 2)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, ((seed, key), d) in enumerate(t.groupby(["seed", "supernet"], sort=False)):
         label, color = f"seed {seed} {key}", colors[i % len(colors)]   # one colour per supernet
         axes[0].plot(d.epoch, d.train_loss, marker=".", color=color, label=label)
@@ -211,7 +235,7 @@ def plot_training(run_dir: Path) -> Path:
         ax.set_xlabel("supernet epoch")
     axes[1].legend(fontsize=6)
     fig.tight_layout()
-    return _save(fig, run_dir / "training.png")
+    return save_figure(fig, run_dir / "training.png")
 
 
 def training_summary(run_dir: Path) -> tuple[float, float]:
@@ -245,13 +269,6 @@ def _row_header(run_dir: Path, m: pd.DataFrame) -> dict:
     preset = (read_run_json(run_dir).get("hparams") or {}).get("preset") or ""
     return {"run": str(run_dir), "bench": r.bench, "dataset": r.dataset, "acc_metric": r.acc_metric,
             "fidelity": int(r.fidelity), "selector": r.selector, "preset": preset}
-
-
-def display_name(row) -> str:
-    """A summary row's selector as tables and legends show it: with its preset, if it has one."""
-    get = row.get if isinstance(row, dict) else lambda k, d=None: getattr(row, k, d)
-    preset = get("preset", "")
-    return f"{get('selector')} ({preset})" if isinstance(preset, str) and preset else get("selector")
 
 
 def summarize_common(run_dirs: list[str | Path], *, n_boot: int = 1000) -> pd.DataFrame:
@@ -293,6 +310,7 @@ def _search_columns(agg: pd.Series) -> dict:
             row[name] = agg[f"{name}_mean"]
             lo, hi = agg.get(f"{name}_ci_low", np.nan), agg.get(f"{name}_ci_high", np.nan)
             row[f"{name}_ci"] = f"[{lo:.2f}, {hi:.2f}]" if lo == lo else ""
+            row[f"{name}_lo"], row[f"{name}_hi"] = lo, hi
     if "queries_to_optimum_median" in agg:
         row["queries_to_optimum_median"] = agg["queries_to_optimum_median"]
         row["optimum_reached"] = agg["optimum_reached"]
@@ -300,13 +318,15 @@ def _search_columns(agg: pd.Series) -> dict:
 
 
 def _cis(agg: pd.Series, first: pd.Series) -> dict:
-    """ρ and τ CIs: the t-interval over seeds when there are several, else the one seed's bootstrap."""
+    """95% CIs (``<metric>_lo``/``_hi``) of every summary metric: the t-interval over seeds when
+    there are several, else the one seed's bootstrap (ρ and τ only; NaN for the others)."""
     out = {}
-    for name in ("spearman", "kendall"):
+    for name in SUMMARY_METRICS:
         several = agg.get(f"{name}_ci_low", np.nan) == agg.get(f"{name}_ci_low", np.nan)
         src = agg if several else first
         out[f"{name}_lo"], out[f"{name}_hi"] = src.get(f"{name}_ci_low", np.nan), src.get(f"{name}_ci_high", np.nan)
-        out[f"{name}_ci_kind"] = "seeds" if several else "bootstrap"
+        if name in ("spearman", "kendall"):
+            out[f"{name}_ci_kind"] = "seeds" if several else "bootstrap"
     return out
 
 
@@ -331,45 +351,12 @@ def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fmt(v, spec: str) -> str:
-    return "" if v is None or v != v else format(v, spec)
-
-
-def _markdown(table: pd.DataFrame) -> str:
-    """summary.md: the ranking table, then (when any run searched) the search table."""
-    md = ["| selector | bench | dataset | acc | epochs | n | labels | seeds | ρ | ρ CI (first seed) | τ | top-10 acc "
-          "| regret | derived cell acc | supernet s (img/s) |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in table.itertuples():
-        if r.spearman != r.spearman and r.top10_acc != r.top10_acc:
-            continue   # a search method ranks nothing
-        trained = "" if np.isnan(r.supernet_seconds) else f"{r.supernet_seconds:.0f} ({r.supernet_images_per_s:.0f})"
-        md.append(f"| {display_name(r)} | {r.bench} | {r.dataset} | {r.acc_metric} | {r.fidelity} | {r.n_archs} | "
-                  f"{getattr(r, 'labels', 0)} | {r.seeds} | {r.spearman:.3f} | {r.spearman_ci} | {r.kendall:.3f} | "
-                  f"{r.top10_acc:.2f} | {r.regret:.2f} | {_fmt(r.derived_acc, '.2f')} | {trained} |")
-    qs = [c for c in table.columns if c.startswith("best_test_at_q") and not c.endswith("_ci")]
-    if qs:
-        md += ["", "Search: accuracy (the acc column) of the best cell found by validation accuracy, mean over seeds "
-               "[95% t-CI]; queries until that cell is the column's optimum (median over seeds; inf: not "
-               "reached by half of them) and the share of seeds that reached it.", "",
-               "| selector | bench | dataset | acc | seeds | labels | " + " | ".join(
-                   f"q={c[len('best_test_at_q'):]}" for c in qs) + " | queries to optimum | reached |",
-               "|---|---|---|---|---|---|" + "---|" * (len(qs) + 2)]
-        for r in table.to_dict("records"):
-            if r.get(qs[0]) != r.get(qs[0]):
-                continue
-            cells = " | ".join(f"{_fmt(r.get(c), '.2f')} {r.get(c + '_ci', '')}".strip() for c in qs)
-            md.append(f"| {display_name(r)} | {r['bench']} | {r['dataset']} | {r['acc_metric']} | {r['seeds']} | "
-                      f"{r.get('labels', 0)} | {cells} | {_fmt(r.get('queries_to_optimum_median'), 'g')} | "
-                      f"{_fmt(r.get('optimum_reached'), '.0%')} |")
-    return "\n".join(md) + "\n"
-
-
 def rho_compare_figure(table: pd.DataFrame):
     """Bars of each run's mean ρ, best first, with its 95% CI; a bar's label names the selector,
     the benchmark and column it was scored on, and n (NB-201 and NB-101 runs look alike otherwise)."""
     ranked = table[table.spearman.notna()].sort_values("spearman", ascending=False)
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(ranked) + 2), 3.8))
+    fig = new_figure((max(4, 0.9 * len(ranked) + 2), 3.8))
+    ax = fig.subplots()
     labels = [f"{display_name(r)}\n{r.bench} {r.dataset}\nn={r.n_archs}" for r in ranked.itertuples()]
     err = np.vstack([ranked.spearman - ranked.spearman_lo, ranked.spearman_hi - ranked.spearman]).clip(min=0)
     ax.bar(range(len(ranked)), ranked.spearman, yerr=np.nan_to_num(err), capsize=4, color="#4C72B0")
@@ -381,10 +368,11 @@ def rho_compare_figure(table: pd.DataFrame):
     return fig
 
 
-def report(run_dirs: list[str | Path], out: str | Path, *, common: bool = False) -> list[Path]:
-    """summary.csv, summary.md, rho_compare.png and (for search runs) search_curves.png in ``out``;
-    the run folders themselves are only read. Every input is read and checked, and the table
-    computed, before ``out`` is made: a bad input leaves nothing behind."""
+def report(run_dirs: list[str | Path], out: str | Path, *, common: bool = False, latex: bool = False) -> list[Path]:
+    """summary.csv, summary.md, rho_compare.png and (for search runs) search_curves.png in ``out``,
+    each figure also as a PDF; with ``latex``, ranking.tex and (for search runs) search.tex too (see
+    ``report_latex``). The run folders themselves are only read. Every input is read and checked,
+    and the table computed, before ``out`` is made: a bad input leaves nothing behind."""
     if not run_dirs:
         raise BenchsuiteError("report needs at least one run folder")
     run_dirs = [check_run(d) for d in run_dirs]
@@ -392,11 +380,15 @@ def report(run_dirs: list[str | Path], out: str | Path, *, common: bool = False)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "summary.csv", index=False)
-    (out / "summary.md").write_text(_markdown(table))
+    (out / "summary.md").write_text(markdown(table))
     written = [out / "summary.csv", out / "summary.md"]
+    if latex:
+        from .report_latex import write_latex
+
+        written += write_latex(table, out)
     if table.spearman.notna().any():
-        written.append(_save(rho_compare_figure(table), out / "rho_compare.png"))
+        written.append(save_figure(rho_compare_figure(table), out / "rho_compare.png"))
     searched = [d for d in run_dirs if (d / "trajectory.csv").is_file()]
     if searched:
         written.append(plot_search(searched, out / "search_curves.png"))
-    return written
+    return with_pdfs(written)

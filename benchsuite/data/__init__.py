@@ -1,1 +1,3 @@
-"""Image data for selectors that run networks: CIFAR loaders and torch-only transforms."""
+"""Data shipped with or fetched for the package: CIFAR loaders and torch-only transforms for the
+selectors that run networks, and ``published.csv``, the published values the leaderboard prints
+beside ours (package data, read through ``importlib.resources``)."""
