@@ -2,7 +2,9 @@
 import hashlib
 import io
 import pickle
+import socket
 import tarfile
+import threading
 
 import numpy as np
 import pytest
@@ -57,7 +59,33 @@ def test_fetch_with_wrong_md5_keeps_nothing(http_server):
     with pytest.raises(ChecksumError, match="nothing was cached"):
         cifar_fetch.fetch_cifar("cifar10", url=f"{url}/c10.tar.gz")   # the published MD5 of the real archive
     assert cifar_fetch.cached_folder("cifar10") is None
-    assert not list(cifar_fetch.cifar_root().glob("*.tar.gz"))
+    assert not list(cifar_fetch.cifar_root().iterdir())   # no archive, no temporary file
+
+
+def test_wrong_md5_leaves_a_file_already_there_untouched(http_server):
+    """An archive already in the cache that does not match is downloaded again; when the download
+    does not match either, the file that was there is kept byte for byte."""
+    root, url = http_server
+    data, _ = _archive()
+    (root / "c10.tar.gz").write_bytes(data)
+    mine = cifar_fetch.cifar_root() / "cifar-10-python.tar.gz"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"the user's own bytes")
+    with pytest.raises(ChecksumError, match=r"^download of .* has MD5 [0-9a-f]{16}…, expected c58f30108f718f92…; "
+                                            r"nothing was cached$"):
+        cifar_fetch.fetch_cifar("cifar10", url=f"{url}/c10.tar.gz")
+    assert mine.read_bytes() == b"the user's own bytes"
+    assert [p.name for p in mine.parent.iterdir()] == [mine.name]
+
+
+def test_a_matching_archive_in_the_cache_is_used_without_the_network(http_server):
+    _, url = http_server
+    data, sums = _archive()
+    archive = cifar_fetch.cifar_root() / "cifar-10-python.tar.gz"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(data)
+    folder = cifar_fetch.fetch_cifar("cifar10", url=f"{url}/not-served.tar.gz", md5=hashlib.md5(data).hexdigest())
+    assert load_python_batches("cifar10", folder, checksums=sums).x_train.shape == (20, 32, 32, 3)
 
 
 def test_fetch_refuses_paths_outside_the_folder(http_server):
@@ -129,3 +157,55 @@ def test_cli_fetch_offline_says_how_to_point_at_images(monkeypatch, capsys):
     assert len(err) == 1 and "could not download" in err[0] and "Network is unreachable" in err[0]
     assert "--hp cifar_dir=DIR or $BENCHSUITE_CIFAR_DIR" in err[0] and "images/cifar10_subset.npz" in err[0]
     assert "--official" not in err[0] and ".pth" not in err[0]
+
+
+def test_success_prints_no_download_log_lines(http_server, capsys):
+    """pooch logs every download at INFO on stderr; benchsuite keeps it quiet (it says itself what it does)."""
+    root, url = http_server
+    data, _ = _archive()
+    (root / "c10.tar.gz").write_bytes(data)
+    cifar_fetch.fetch_cifar("cifar10", url=f"{url}/c10.tar.gz", md5=hashlib.md5(data).hexdigest())
+    assert "Downloading" not in capsys.readouterr().err
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server_is_one_line_and_leaves_nothing(capsys):
+    url = f"http://127.0.0.1:{_closed_port()}/c10.tar.gz"   # nothing listens there: refused at once
+    assert main(["data", "--fetch-cifar", "cifar10", "--cifar-url", url]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not download" in err[0] and "refused" in err[0] and "cifar_dir" in err[0]
+    assert not any(cifar_fetch.cifar_root().iterdir())
+
+
+def test_a_connection_cut_mid_download_leaves_no_partial_file():
+    """The server promises more bytes than it sends: a clear error, and no partial archive."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve_half():
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+
+    t = threading.Thread(target=serve_half, daemon=True)
+    t.start()
+    try:
+        cut = r"could not download .*: the connection closed after 1,000 of 100,000 bytes; offline, point"
+        with pytest.raises(DataNotFoundError, match=cut):
+            cifar_fetch.fetch_cifar("cifar10", url=f"http://127.0.0.1:{srv.getsockname()[1]}/c10.tar.gz")
+    finally:
+        t.join(10)
+        srv.close()
+    assert not any(cifar_fetch.cifar_root().iterdir())
+
+
+def test_a_malformed_url_is_a_clear_error():
+    with pytest.raises(DataNotFoundError, match="could not download not-a-url: .*unknown url type"):
+        cifar_fetch.fetch_cifar("cifar10", url="not-a-url")

@@ -2,6 +2,8 @@
 the scores they had when computed next to images; the others are refused in one line before their
 run folder is made, and what their preflight loads is what they score with."""
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -118,3 +120,29 @@ def test_preflight_loads_the_batch_the_scores_use_once(tmp_path, monkeypatch):
     shared = get_selector("synflow", seed=0, C=4, N=1, batch_size=8, share=True)
     shared.preflight(ctx)
     assert len(loads) == 2   # share=True computes all eight proxies: it needs the batch
+
+
+def test_data_fetch_without_a_network_is_one_line_and_caches_nothing(offline, capsys):
+    assert main(["data", "--fetch", "--url", "https://mirror.invalid/bundle"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not download https://mirror.invalid/bundle/" in err[0]
+    assert "Network is unreachable" in err[0] and "Traceback" not in err[0]
+    assert not [p for p in (offline / "cache").rglob("*") if p.is_file()]   # not even a temporary file
+
+
+def test_the_default_cache_is_the_platform_user_cache(monkeypatch, tmp_path):
+    import platformdirs
+
+    from benchsuite.benchmarks.sources import cache_dir
+    from benchsuite.errors import ConfigError
+
+    monkeypatch.delenv("BENCHSUITE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == Path(platformdirs.user_cache_dir("benchsuite", appauthor=False))
+    if sys.platform.startswith("linux"):
+        assert cache_dir() == tmp_path / "xdg" / "benchsuite"
+    monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path / "mine"))   # the override wins, made on first write
+    assert cache_dir() == tmp_path / "mine" and not (tmp_path / "mine").exists()
+    (tmp_path / "mine").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"the cache .*mine \(\$BENCHSUITE_CACHE\) is a file, not a folder"):
+        cache_dir()

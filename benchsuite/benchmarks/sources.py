@@ -1,23 +1,29 @@
 """Where benchmark data comes from: a data folder, the user cache, or a verified download.
 
-Every file is pinned by SHA-256 and verified before any byte of it is parsed; a download is
-written to a temporary file, hashed, and moved into the cache only when the hash matches, so a
-bad download leaves nothing behind. Look-up order:
+Every file is pinned by SHA-256 and verified before any byte of it is parsed; a download (through
+pooch) is written to a temporary file, hashed, and moved into the cache only when the hash
+matches, so a bad download leaves nothing behind. Look-up order:
 
 1. ``BENCHSUITE_DATA`` (or an explicit ``data_dir``): a folder laid out like the reference bundle;
-2. the cache, ``$BENCHSUITE_CACHE/data`` (default ``~/.cache/benchsuite/data``);
+2. the cache, ``$BENCHSUITE_CACHE/data`` (default: the platform's user cache folder, e.g.
+   ``~/.cache/benchsuite/data`` on Linux);
 3. the tables the package carries (``embedded.py``), restored into that cache on first use;
 4. a download from ``BENCHSUITE_DATA_URL`` (a mirror of the bundle layout) into that cache.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.client
+import logging
 import os
 import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import platformdirs
 
 from ..errors import ChecksumError, ConfigError, DataNotFoundError
 
@@ -85,9 +91,10 @@ def sha256_of(path: Path) -> str:
 
 
 def cache_dir() -> Path:
-    """``$BENCHSUITE_CACHE`` or ``~/.cache/benchsuite``; made on first write, so it may not exist
-    yet, but a path that is a file is refused at once rather than failing deep inside a run."""
-    root = Path(os.environ.get("BENCHSUITE_CACHE") or Path.home() / ".cache" / "benchsuite")
+    """``$BENCHSUITE_CACHE``, else the platform's user cache folder for benchsuite (platformdirs:
+    ``~/.cache/benchsuite`` on Linux, honouring ``$XDG_CACHE_HOME``). Made on first write, so it may
+    not exist yet, but a path that is a file is refused at once rather than failing deep inside a run."""
+    root = Path(os.environ.get("BENCHSUITE_CACHE") or platformdirs.user_cache_dir("benchsuite", appauthor=False))
     if root.exists() and not root.is_dir():
         raise ConfigError(f"the cache {root} ($BENCHSUITE_CACHE) is a file, not a folder")
     return root
@@ -163,31 +170,73 @@ def restore_embedded(relpath: str) -> Path:
     raise DataNotFoundError(f"cannot write the embedded {relpath} to {cache_dir() / 'data'} or a temporary folder")
 
 
-def fetch_verified(url: str, dest: Path, expected: str, *, algorithm: str = "sha256", timeout: float = 60.0) -> Path:
-    """Download ``url`` to a temporary file beside ``dest``; move it into place only if its
-    ``algorithm`` digest equals ``expected`` (otherwise nothing is kept)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    h = hashlib.new(algorithm)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-    try:
+class _UrllibDownloader:
+    """A pooch downloader over ``urllib``, with the package's progress bar; it also hashes what it
+    writes, so a mismatch can be reported with the digest that was received.
+
+    Pooch does the verified-download part (a temporary file beside the destination, the hash check,
+    the move into place only on a match, reuse of a destination that already matches). Its own
+    HTTP downloader is not used: it goes through ``requests``, whose errors differ from the
+    ``urllib`` ones the one-line messages and the tests' no-network guard are built on, it does not
+    read ``file://`` mirrors, and its progress bar is not the package's."""
+
+    def __init__(self, algorithm: str, timeout: float):
+        self.algorithm, self.timeout = algorithm, timeout
+        self.digest: str | None = None
+
+    def __call__(self, url: str, output_file: str, pooch_obj=None, check_only: bool = False) -> None:
         from ..progress import Progress
 
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        try:
+            response = urllib.request.urlopen(url, timeout=self.timeout)
+        except ValueError as e:   # a malformed URL: an unusable source, as an unreachable one is
+            raise urllib.error.URLError(e) from None
+        h, got = hashlib.new(self.algorithm), 0
+        with response as resp, open(output_file, "wb") as out:
             size = int(resp.headers.get("Content-Length") or 0)
             with Progress(size or 1, f"download {Path(url).name}", unit="B") as bar:
                 for chunk in iter(lambda: resp.read(1 << 20), b""):
                     h.update(chunk)
                     out.write(chunk)
+                    got += len(chunk)
                     bar.update(len(chunk) if size else 0)
-        if h.hexdigest() != expected:
-            raise ChecksumError(f"download of {url} has {algorithm.upper()} {h.hexdigest()[:16]}…, expected "
-                                f"{expected[:16]}…; nothing was cached")
-        os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError) as e:
-        raise DataNotFoundError(f"could not download {url}: {e}; to get the data, {HOW_TO_GET}") from None
+        if size and got != size:   # urllib ends a cut connection quietly: say so, not "wrong checksum"
+            raise ConnectionError(f"the connection closed after {got:,} of {size:,} bytes")
+        self.digest = h.hexdigest()
+
+
+@contextlib.contextmanager
+def _pooch_quiet():
+    """Pooch logs each download on stderr at INFO; the caller reports (or fails) in one line itself."""
+    import pooch  # ~0.1 s to import: only when something is downloaded
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        logger.setLevel(level)
+
+
+def fetch_verified(url: str, dest: Path, expected: str, *, algorithm: str = "sha256", timeout: float = 60.0) -> Path:
+    """``dest``, downloaded from ``url`` unless it already has the ``expected`` ``algorithm`` digest.
+    The bytes go to a temporary file beside ``dest`` and are moved into place only when their digest
+    matches; otherwise they are deleted, and a ``dest`` that was there stays as it was."""
+    import pooch
+
+    get = _UrllibDownloader(algorithm, timeout)
+    try:
+        with _pooch_quiet():
+            pooch.retrieve(url, known_hash=f"{algorithm}:{expected}", fname=dest.name, path=dest.parent,
+                           downloader=get, progressbar=False)
+    except ValueError:
+        if get.digest is None:   # not pooch's hash mismatch (which follows a completed download)
+            raise
+        raise ChecksumError(f"download of {url} has {algorithm.upper()} {get.digest[:16]}…, expected "
+                            f"{expected[:16]}…; nothing was cached") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+        raise DataNotFoundError(f"could not download {url}: {e}; to get the data, {HOW_TO_GET}") from None
     return dest
 
 

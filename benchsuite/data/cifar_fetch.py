@@ -1,10 +1,12 @@
 """Download the official CIFAR-10/100 python archives for users, verified before anything is read.
 
 The archive's MD5 (the value CIFAR's authors and torchvision publish) is checked on the
-downloaded bytes before extraction. Extraction admits only regular files and folders inside the
-expected folder (no absolute paths, ``..``, links or special files), plus tarfile's ``data``
-filter where Python has it. The extracted batches are checked again against their own published
-MD5s when ``data.images`` reads them. Everything lands in ``$BENCHSUITE_CACHE/cifar``, which
+downloaded bytes before extraction (``sources.fetch_verified``: pooch keeps the download in a
+temporary file until it matches, and reuses an archive already there only when it matches).
+Extraction admits only regular files and folders inside the expected folder (no absolute paths,
+``..``, links or special files), plus tarfile's ``data`` filter where Python has it. The
+extracted batches are checked again against their own published MD5s when ``data.images`` reads
+them. Everything lands in ``cifar/`` under the cache folder (``sources.cache_dir``), which
 ``load_images`` then prefers over the bundle's small subset.
 """
 from __future__ import annotations

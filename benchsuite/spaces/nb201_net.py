@@ -15,12 +15,15 @@ residual block ignores ``use_bn``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from .nb201 import EDGES, parse_arch
 
 STYLES = ("benchmark", "zero-cost-nas")
+NUM_NODES = 1 + max(dst for dst, _src in EDGES)   # node 0 is the cell input, the last its output
 
 
 class ReLUConvBN(nn.Sequential):
@@ -70,12 +73,24 @@ def live_edges(ops: tuple[str, ...]) -> tuple[bool, ...]:
     """Per edge (string order): is it on a path to the cell's output? An edge i->j is live when its
     op is not ``none`` and node j reaches node 3 through ops that are not ``none``. A dead edge's
     output is multiplied by zero before it reaches the output (its gradient is exactly zero)."""
-    reaches = {3}
+    reaches = {NUM_NODES - 1}
     for k in reversed(range(len(EDGES))):   # edges into later nodes come later: one backward sweep
         dst, src = EDGES[k]
         if ops[k] != "none" and dst in reaches:
             reaches.add(src)
     return tuple(op != "none" and dst in reaches for op, (dst, _src) in zip(ops, EDGES))
+
+
+def cell_forward(x: torch.Tensor, edge: Callable[[int, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The NB201 cell's DAG, shared by the stand-alone network and the supernet: node 0 is ``x``,
+    node j is the sum over i < j of ``edge(k, node i)`` for the edge k = (j, i) (``EDGES`` order,
+    summed in source order), and the cell's output is the last node. ``edge`` decides what an edge
+    computes: its one op, a weighted mixture of ops, a sampled op, or an attention-weighted sum."""
+    nodes: list[torch.Tensor | None] = [x] + [None] * (NUM_NODES - 1)
+    for k, (dst, src) in enumerate(EDGES):   # sorted by target: a source node is complete when read
+        y = edge(k, nodes[src])
+        nodes[dst] = y if nodes[dst] is None else nodes[dst] + y
+    return nodes[-1]
 
 
 class Cell(nn.Module):
@@ -85,16 +100,7 @@ class Cell(nn.Module):
         self.live = live_edges(tuple(ops))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        k = 0
-        for j in range(1, 4):
-            total = None
-            for i in range(j):
-                y = self.edges[k](nodes[i])
-                total = y if total is None else total + y
-                k += 1
-            nodes.append(total)
-        return nodes[3]
+        return cell_forward(x, lambda k, h: self.edges[k](h))
 
 
 class NB201Network(nn.Module):

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..spaces.nb201 import EDGES, OPS, format_arch, parse_arch
-from ..spaces.nb201_net import ResNetBasicBlock, Zero
+from ..spaces.nb201_net import ResNetBasicBlock, Zero, cell_forward
 
 NUM_EDGES, NUM_OPS = len(EDGES), len(OPS)
 
@@ -49,18 +49,17 @@ def _search_op(op: str, c: int) -> nn.Module:
 
 
 class MixedEdge(nn.Module):
+    """The five ops of one edge; the cell's mode picks which of the three evaluations it calls."""
+
     def __init__(self, c: int):
         super().__init__()
         self.ops = nn.ModuleList(_search_op(op, c) for op in OPS)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None, index: int | None = None,
-                indicator=None, where: tuple[int, int] | None = None, active: list[bool] | None = None) -> torch.Tensor:
-        if index is not None:
-            return self.ops[index](x)
-        if indicator is not None:
-            outs = torch.stack([op(x) for op in self.ops], dim=1)         # (B, K, C, H, W)
-            w = indicator(outs, *where)                                   # (B, K)
-            return (w[:, :, None, None, None] * outs).sum(1)
+    def sampled(self, x: torch.Tensor, index: int) -> torch.Tensor:
+        return self.ops[index](x)
+
+    def mixture(self, x: torch.Tensor, weights: torch.Tensor, active: list[bool] | None = None) -> torch.Tensor:
+        """Σ_k weights[k] · op_k(x) over the ops ``active`` allows (all when None)."""
         total = None
         for k, op in enumerate(self.ops):
             if active is not None and not active[k]:   # masked (DARTS-PT) or projected: skip the work
@@ -69,25 +68,27 @@ class MixedEdge(nn.Module):
             total = y if total is None else total + y
         return total if total is not None else x.mul(0.0)
 
+    def attended(self, x: torch.Tensor, indicator, stage: int, edge: int) -> torch.Tensor:
+        outs = torch.stack([op(x) for op in self.ops], dim=1)         # (B, K, C, H, W)
+        w = indicator(outs, stage, edge)                              # (B, K)
+        return (w[:, :, None, None, None] * outs).sum(1)
+
 
 class SearchCell(nn.Module):
     def __init__(self, c: int):
         super().__init__()
         self.edges = nn.ModuleList(MixedEdge(c) for _ in EDGES)
 
-    def forward(self, x, weights=None, path=None, indicator=None, stage: int = 0, active=None):
-        nodes = [x]
-        k = 0
-        for j in range(1, 4):
-            total = None
-            for i in range(j):
-                y = self.edges[k](nodes[i], None if weights is None else weights[k],
-                                  None if path is None else path[k], indicator, (stage, k),
-                                  None if active is None else active[k])
-                total = y if total is None else total + y
-                k += 1
-            nodes.append(total)
-        return nodes[3]
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None, path: Sequence[int] | None = None,
+                indicator=None, stage: int = 0, active: list[list[bool]] | None = None) -> torch.Tensor:
+        """Exactly one of ``weights`` (6, 5), ``path`` (6 op indices) or ``indicator``."""
+        if path is not None:
+            return cell_forward(x, lambda k, h: self.edges[k].sampled(h, path[k]))
+        if indicator is not None:
+            return cell_forward(x, lambda k, h: self.edges[k].attended(h, indicator, stage, k))
+        if weights is None:
+            raise ValueError("give exactly one of weights, path or indicator")
+        return cell_forward(x, lambda k, h: self.edges[k].mixture(h, weights[k], None if active is None else active[k]))
 
 
 class Supernet(nn.Module):
