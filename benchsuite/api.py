@@ -31,6 +31,9 @@ class _Named:
     def __str__(self) -> str:
         return f"{getattr(self.fn, '__module__', '?')}.{getattr(self.fn, '__qualname__', repr(self.fn))}"
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
 
 def _takes_seed(fn: Callable) -> bool:
     """Whether ``fn`` names a ``seed`` parameter: decided once from the signature, so a user's
@@ -53,12 +56,11 @@ class FunctionSelector(Selector):
 
     name = "function"
     uses_torch = False
+    hparam_constraints = {"fn": callable}
 
     def __init__(self, *, fn: Callable | _Named, seed: int = 0) -> None:
         super().__init__(seed=seed)
         self.fn = fn.fn if isinstance(fn, _Named) else fn
-        if not callable(self.fn):
-            raise ConfigError(f"evaluate() needs a selector name, a Selector or a function, got {type(fn).__name__}")
         self._seeded = _takes_seed(self.fn)
 
     def hparams(self) -> dict[str, Any]:
@@ -80,7 +82,7 @@ class Result:
     metrics: pd.DataFrame          # metrics.csv: per seed and aggregated ("all")
     scores: pd.DataFrame           # scores.csv: arch, seed, score, true_acc
     run: dict                      # run.json
-    trajectory: pd.DataFrame | None = None   # search methods
+    trajectory: pd.DataFrame | None = None   # selectors with the capability "search"
     out: Path | None = None        # the run folder, when out= was given
     summary: dict[str, float] = field(default_factory=dict)   # the "all" rows, metric -> value
 
@@ -133,6 +135,9 @@ def evaluate(selector: str | Selector | Callable, *, bench: str = "nb201", datas
     else:
         if hp:
             raise ConfigError("hp= sets a registered selector's hyperparameters; build your Selector with them")
+        if not isinstance(selector, Selector) and not callable(selector):
+            raise ConfigError(f"evaluate() needs a selector name, a Selector or a function, got "
+                              f"{type(selector).__name__}")
         instance = selector if isinstance(selector, Selector) else FunctionSelector(fn=selector)
         name = type(instance).name if not isinstance(instance, FunctionSelector) else \
             getattr(instance.fn, "__name__", "function")
@@ -140,7 +145,7 @@ def evaluate(selector: str | Selector | Callable, *, bench: str = "nb201", datas
     common = dict(bench=bench, dataset=dataset, selector=name, fidelity=fidelity, acc=acc, sample=sample,
                   seeds=seeds, labels=labels, queries=queries, hparams=dict(hp or {}),
                   metrics=tuple(metrics) if metrics else None, n_boot=n_boot, device=device, data_dir=data_dir,
-                  official=official, plots=False, threads=threads)
+                  official=official, threads=threads)
     from .runner import run
 
     if out is not None:
@@ -156,8 +161,8 @@ def _read(folder: Path, *, keep: bool) -> Result:
 
     m = pd.read_csv(folder / "metrics.csv", dtype={"seed": str})
     s = read_scores(folder / "scores.csv")
-    traj = pd.read_csv(folder / "trajectory.csv", dtype={"arch": str}) if (folder / "trajectory.csv").is_file() \
-        else None
     run = read_run_json(folder / "run.json")
+    searched = "search" in run["capabilities"]   # what the selector declared, as the runner recorded it
+    traj = pd.read_csv(folder / "trajectory.csv", dtype={"arch": str}) if searched else None
     summary = m[m.seed == "all"].set_index("metric").value.to_dict()
     return Result(m, s, run, traj, folder if keep else None, summary)

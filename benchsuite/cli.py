@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="selector hyperparameter")
     r.add_argument("--metrics", help="comma-separated ranking metrics (default: all)")
     r.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
-    r.add_argument("--no-plots", action="store_true")
+    r.add_argument("--no-plots", action="store_true", help="draw no plots into the run folder after the run")
     r.add_argument("--threads", type=int, metavar="N",
                    help="torch's CPU threads (default 1: faster than one per core for these small networks, "
                         "see benchmarks/perf_threads.py)")
@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--scheduler-file", help="Dask scheduler file (e.g. written by workers started under SLURM)")
     sr.add_argument("--workers", type=int, help="workers of the local Dask cluster, one thread each (default: one per "
                                                  "core)")
+    sr.add_argument("--no-plots", action="store_true", help="draw no plots into the row folders after the suite")
 
     ck = sub.add_parser("check", help="compare a suite folder with its golden table; exit 1 if a metric got worse")
     ck.add_argument("suite_dir")
@@ -110,7 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="plots and a summary table from run folders; a suite folder's leaderboard")
     rep.add_argument("runs", nargs="+", help="run folders, or one suite folder (leaderboard)")
     rep.add_argument("--out", help="output folder (default: results/report; a suite's: DIR/leaderboard)")
-    rep.add_argument("--published", help="published values to show beside ours (default: results/published.csv)")
+    rep.add_argument("--published", help="published values to show beside ours "
+                     "(default: the package's benchsuite/data/published.csv)")
+    rep.add_argument("--format", choices=("md", "latex"), default="md",
+                     help="latex: also write ranking.tex (and search.tex) as booktabs tables with CIs")
     rep.add_argument("--common", action="store_true",
                      help="recompute every run's metrics on the (arch, seed) pairs all runs share")
 
@@ -135,16 +139,20 @@ def cmd_run(a) -> int:
         labels=a.labels, queries=a.queries,
         seeds=parse_seeds(a.seeds), device=a.device, out=a.out, resume=a.resume, hparams=parse_hparams(a.hp),
         metrics=tuple(m.strip() for m in a.metrics.split(",")) if a.metrics else None,
-        data_dir=a.data_dir, official=a.official, n_boot=a.n_boot, plots=not a.no_plots, threads=a.threads,
+        data_dir=a.data_dir, official=a.official, n_boot=a.n_boot, threads=a.threads,
     ).resolved()
     if cfg.n_boot == 0:
         print("benchsuite: note: --n-boot 0: metrics.csv will have no bootstrap CIs for rho and tau", file=sys.stderr)
     try:
-        run(cfg)
+        out = run(cfg)
     except KeyboardInterrupt:
         print(f"benchsuite: interrupted; finished scores are kept in {cfg.out}/scores.csv; to continue, rerun "
               f"the same command with --resume --out {cfg.out}", file=sys.stderr)
         return 130
+    if not a.no_plots:
+        from .report import plot_run
+
+        plot_run(out)
     return 0
 
 
@@ -153,16 +161,16 @@ def cmd_train_supernet(a) -> int:
     from .runner import resolve_device
     from .selectors.base import Context
     from .selectors.registry import SELECTORS
-    from .selectors.weight_sharing.base import SupernetSelector
     from .supernet.trainer import distributed, init_distributed_from_env
 
     cls = SELECTORS.get(a.selector)
-    if not issubclass(cls, SupernetSelector):
+    if "supernet" not in cls.inputs:
         raise ConfigError(f"selector {a.selector!r} trains no supernet; weight-sharing selectors: "
-                          + ", ".join(n for n in SELECTORS.names() if issubclass(SELECTORS.get(n), SupernetSelector)))
+                          + ", ".join(n for n in SELECTORS.names() if "supernet" in SELECTORS.get(n).inputs))
+    from .hparams import check
     from .threads import set_threads
 
-    hp = parse_hparams(a.hp)
+    hp = check(cls, a.selector, parse_hparams(a.hp))
     set_threads(a.threads)
     device = init_distributed_from_env(a.device)
     device = resolve_device(device, True) if device == "auto" else device
@@ -199,18 +207,17 @@ def _official_fits(bench: str, path: str) -> bool:
 
 
 def _list_selector(name: str) -> int:
-    """One selector's card: what it can do and needs, and every --hp it takes."""
+    """One selector's card: what it declares it can do and reads, and every --hp it takes."""
     from .hparams import describe
-    from .selectors.base import Selector
+    from .selectors.base import CAPABILITIES
     from .selectors.registry import SELECTORS
 
     cls = SELECTORS.get(name)
     doc = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
     print(f"{name}: {' '.join(doc.split())}" if doc else name)
-    can = ["rank" if cls.ranks else None, "search" if "queries" in cls.needs else None,
-           "derive a cell" if cls.derive is not Selector.derive else None]
-    print(f"  can: {', '.join(c for c in can if c)}; spaces: {', '.join(sorted(cls.spaces))}; "
-          f"needs: {', '.join(sorted(cls.needs)) or 'nothing beyond the table'}")
+    can = [c for c in CAPABILITIES if c in cls.capabilities]   # rank, search, derive: in that order
+    print(f"  can: {', '.join(can)}; spaces: {', '.join(sorted(cls.spaces))}; "
+          f"reads: {', '.join(sorted(cls.inputs)) or 'the benchmark table only'}")
     rows = describe(cls)
     if not rows:
         print("  hyperparameters: none")
@@ -243,7 +250,8 @@ def cmd_list(a) -> int:
         print(f"  {name} (space {bench.space}):")
         for c in bench.coverage():
             print(f"    {c.dataset:<14} {c.fidelity:>4} ep  {c.metric:<5} {c.n_archs:>6}   [{c.source}]")
-    print("selectors: " + ", ".join(SELECTORS.names()))
+    print("selectors: " + ", ".join(SELECTORS.names()) + "  (`benchsuite list --selector NAME`: what one can do, "
+          "reads and takes)")
     print("metrics:   " + ", ".join(METRICS.names()))
     return 0
 
@@ -257,6 +265,9 @@ def cmd_report(a) -> int:
         if a.common:
             raise ConfigError("--common compares run folders on their shared cells; a suite's leaderboard takes "
                               "each row as it is")
+        if a.format == "latex":
+            raise ConfigError("--format latex writes run folders' tables; give the suite's row folders "
+                              "(DIR/ROW ...) instead of the suite folder")
 
         written = leaderboard(a.runs[0], a.out, a.published)
         print(written[1].read_text())   # leaderboard.md
@@ -265,7 +276,8 @@ def cmd_report(a) -> int:
         return 0
     if a.published:
         raise ConfigError("--published applies to a suite folder's leaderboard, not to run folders")
-    written = report([Path(r) for r in a.runs], a.out or "results/report", common=a.common)
+    written = report([Path(r) for r in a.runs], a.out or "results/report", common=a.common,
+                     latex=a.format == "latex")
     print(written[1].read_text())   # summary.md
     for p in written:
         print(p)
@@ -275,10 +287,23 @@ def cmd_report(a) -> int:
 def cmd_suite(a) -> int:
     from .suite import run_suite
 
-    out = run_suite(a.file, a.out, engine=a.engine, address=a.address, scheduler_file=a.scheduler_file,
-                    workers=a.workers, command=["benchsuite", *a.argv])
+    try:
+        out = run_suite(a.file, a.out, engine=a.engine, address=a.address, scheduler_file=a.scheduler_file,
+                        workers=a.workers, command=["benchsuite", *a.argv])
+    except BenchsuiteError:   # some rows failed: the finished ones still get their plots
+        _plot_rows(a, Path(a.out))
+        raise
+    _plot_rows(a, out)
     print(f"suite finished: {out} (leaderboard: benchsuite report {out})")
     return 0
+
+
+def _plot_rows(a, out: Path) -> None:
+    from .report import plot_run
+    from .suite import finished_rows
+
+    for row in [] if a.no_plots else finished_rows(out):
+        plot_run(row)
 
 
 def cmd_check(a) -> int:

@@ -31,7 +31,6 @@ class RunConfig:
     chunk: int | None = None          # archs per score() call and flush of scores.csv; None: the selector's own
     shard: tuple[int, int] | None = None  # (i, K): score only positions i, i+K, ... of each seed's cells (suites)
     n_boot: int = 1000                # bootstrap resamples for the rho/tau CIs
-    plots: bool = True
     threads: int | None = None        # torch's CPU threads; None: benchsuite.threads.DEFAULT_THREADS (1)
 
     def __post_init__(self) -> None:

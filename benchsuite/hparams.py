@@ -1,21 +1,167 @@
-"""Typed, range-checked selector hyperparameters, read from the keyword-only signature.
+"""Declared, range-checked hyperparameters: one validator for ``--hp``, Python construction and
+``benchsuite list --selector NAME``.
 
-A value given with ``--hp`` (parsed as JSON where it can be) must have the annotated type
-(``bool`` only from true/false, ``int`` not from a float or a bool, ``float`` from any number,
-``str``, ``None`` where the annotation allows it). Numbers must also be at least their class's
-``hparam_min`` entry, by default 1 for an int (a count or a size) and 0 for a float; ``seed`` and
-``device`` come from ``--seeds`` and ``--device``, never from ``--hp``.
+A class declares ``hparam_constraints``: keyword-only parameter -> constraint, or a list of
+constraints any one of which may hold (``[Interval(int, 1, None), None]``: a count, or None). A
+constraint is ``Interval(type, low, high, closed=...)``, ``Choice(*values)``, a type (``bool``,
+``str``, ``dict``: any value of it), ``None`` (the value None) or ``callable`` (any function).
+The default of each parameter is its signature's. Rules between parameters are ``Rule``s in
+``hparam_rules``, checked on the given values over the defaults. Both are merged over the class's
+bases (a subclass's entry wins).
+
+``seed`` and ``device`` come from ``--seeds`` and ``--device``, never from ``--hp``.
 """
 from __future__ import annotations
 
 import inspect
-import types
-import typing
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
 
 _RESERVED = {"seed": "--seeds", "device": "--device"}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number of ``kind`` (int, or float: an int is accepted and made a float) between ``low``
+    and ``high`` (None: unbounded); ``closed``: which ends belong to it."""
+
+    kind: type
+    low: float | None
+    high: float | None
+    closed: str = "both"   # "both" | "left" | "right" | "neither"
+
+    def __post_init__(self) -> None:
+        if self.kind not in (int, float) or self.closed not in ("both", "left", "right", "neither"):
+            raise TypeError(f"Interval({self.kind!r}, closed={self.closed!r}): kind is int or float, closed is "
+                            "both, left, right or neither")
+
+    def accepts(self, value: Any) -> tuple[bool, Any]:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return False, value
+        if self.kind is int:
+            if not isinstance(value, numbers.Integral):
+                return False, value
+            value = int(value)
+        else:
+            value = float(value)
+        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
+        if self.low is not None and not (value >= self.low if left else value > self.low):
+            return False, value
+        if self.high is not None and not (value <= self.high if right else value < self.high):
+            return False, value
+        return True, value
+
+    def kind_name(self) -> str:
+        return self.kind.__name__
+
+    def describe(self) -> str:
+        low, high = _num(self.low), _num(self.high)
+        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
+        if self.low is None and self.high is None:
+            return "any number" if self.kind is float else "any whole number"
+        if self.high is None:
+            return f"at least {low}" if left else f"> {low}"
+        if self.low is None:
+            return f"at most {high}" if right else f"< {high}"
+        return f"in {'[' if left else '('}{low}, {high}{']' if right else ')'}"
+
+
+@dataclass(frozen=True, init=False)
+class Choice:
+    """One of the listed values (compared by value and type: True is not 1)."""
+
+    values: tuple
+
+    def __init__(self, *values: Any) -> None:
+        object.__setattr__(self, "values", tuple(values))
+
+    def accepts(self, value: Any) -> tuple[bool, Any]:
+        return any(type(value) is type(v) and value == v for v in self.values), value
+
+    def kind_name(self) -> str:
+        kinds = {type(v) for v in self.values}
+        return _type_name(kinds.pop()) if len(kinds) == 1 else "any"
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(map(_show, self.values))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A condition between hyperparameters. ``test`` takes the named values as keywords; ``says``
+    is the error, with ``{name}`` standing for the option the user typed (``--hp name``) and
+    ``{v[name]}`` for its value."""
+
+    names: tuple[str, ...]
+    test: Callable[..., bool]
+    says: str
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else (str(int(x)) if float(x).is_integer() else repr(x))
+
+
+def _show(v: Any) -> str:
+    return {True: "true", False: "false", None: "null"}.get(v, str(v)) if isinstance(v, (bool, type(None))) else str(v)
+
+
+def _type_name(t: Any) -> str:
+    return {type(None): "null", bool: "bool", str: "str", int: "int", float: "float"}.get(t, getattr(t, "__name__",
+                                                                                                    str(t)))
+
+
+def _alternatives(constraint: Any) -> list:
+    return list(constraint) if isinstance(constraint, list) else [constraint]
+
+
+def _accepts(c: Any, value: Any) -> tuple[bool, Any]:
+    if c is None:
+        return value is None, value
+    if c is callable:
+        return callable(value), value
+    if isinstance(c, type):
+        if c is bool or not isinstance(value, bool):
+            return isinstance(value, c), value
+        return False, value
+    return c.accepts(value)
+
+
+def _kind(c: Any) -> str:
+    if c is None:
+        return "null"
+    if c is callable:
+        return "function"
+    return _type_name(c) if isinstance(c, type) else c.kind_name()
+
+
+def _limit(c: Any) -> str:
+    if c is bool:
+        return "true or false"
+    return c.describe() if isinstance(c, (Interval, Choice)) else ""
+
+
+def _merged(cls: type, attr: str) -> dict:
+    out: dict = {}
+    for klass in reversed(cls.__mro__):
+        out.update(klass.__dict__.get(attr, {}))
+    return out
+
+
+def constraints(cls: type) -> dict[str, Any]:
+    """Parameter -> constraint, over the class and its bases (subclass wins)."""
+    return _merged(cls, "hparam_constraints")
+
+
+def rules(cls: type) -> list[Rule]:
+    """Every ``Rule`` of the class and its bases."""
+    out: list[Rule] = []
+    for klass in reversed(cls.__mro__):
+        out += [r for r in klass.__dict__.get("hparam_rules", ()) if r not in out]
+    return out
 
 
 def keyword_params(cls: type) -> dict[str, inspect.Parameter]:
@@ -28,87 +174,77 @@ def keyword_params(cls: type) -> dict[str, inspect.Parameter]:
     return out
 
 
-def annotations(cls: type) -> dict[str, Any]:
-    """Keyword-only parameter -> annotation, over the class and its bases (subclass wins)."""
-    out: dict[str, Any] = {}
-    for klass in reversed(cls.__mro__):
-        init = klass.__dict__.get("__init__")
-        if init is None or klass is object:
+def defaults(cls: type) -> dict[str, Any]:
+    return {n: p.default for n, p in keyword_params(cls).items() if p.default is not inspect.Parameter.empty}
+
+
+def validate(cls: type, owner: str, values: Mapping[str, Any], flags: Mapping[str, str] | None = None, *,
+             prefix: str = "--hp ", table: Mapping[str, Any] | None = None,
+             checks: list[Rule] | None = None, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``values`` checked against the declared constraints (an int given for a float becomes a
+    float), then every rule on them over ``base`` (the defaults). A key without a constraint passes
+    unchecked. ``flags``: the option a key came from where it is not ``prefix + key``. Raises a
+    one-line ``ConfigError`` naming ``owner`` and the option."""
+    table = constraints(cls) if table is None else table
+    flag = {k: (flags or {}).get(k, f"{prefix}{k}") for k in {*values, *table, *(base or {})}}
+    out = dict(values)
+    for key, value in values.items():
+        if key not in table:
             continue
-        hints = typing.get_type_hints(init)
-        for p in inspect.signature(init).parameters.values():
-            if p.kind is p.KEYWORD_ONLY:
-                out[p.name] = hints.get(p.name, Any)
+        alts = _alternatives(table[key])
+        for c in alts:
+            ok, conv = _accepts(c, value)
+            if ok:
+                out[key] = conv
+                break
+        else:
+            raise ConfigError(f"{owner}: {flag[key]} must be {_expected(alts, value)}, got {value!r}")
+    merged = {**(defaults(cls) if base is None else base), **out}
+    for rule in rules(cls) if checks is None else checks:
+        if all(n in merged for n in rule.names) and not rule.test(**{n: merged[n] for n in rule.names}):
+            raise ConfigError(f"{owner}: " + rule.says.format(**{n: flag.get(n, f"{prefix}{n}") for n in rule.names},
+                                                              v=merged))
     return out
 
 
-def _allowed(ann) -> set:
-    if isinstance(ann, types.UnionType) or typing.get_origin(ann) is typing.Union:
-        return set(typing.get_args(ann))
-    return {ann}
+def _typed(c: Any, value: Any) -> bool:
+    """Whether ``value`` has the type ``c`` asks for (its range or choices aside)."""
+    if isinstance(c, Interval):
+        return not isinstance(value, bool) and isinstance(value, numbers.Integral if c.kind is int else numbers.Real)
+    if isinstance(c, Choice):
+        return any(type(value) is type(v) for v in c.values)
+    return _accepts(c, value)[0]
 
 
-def _typename(allowed: set) -> str:
-    names = [t.__name__ if t is not type(None) else "null" for t in allowed]
-    return " or ".join(sorted(names))
+def _expected(alts: list, value: Any) -> str:
+    """What the value must be, in words: its type where it has none of the accepted ones ('int or
+    null'), else the range or choices of those of its type ('at least 1', 'one of a, b')."""
+    typed = [c for c in alts if _typed(c, value)]
+    if not typed:
+        return " or ".join(dict.fromkeys(_kind(c) for c in alts))
+    return " or ".join(dict.fromkeys(_limit(c) or _kind(c) for c in typed))
 
 
-def check(cls: type, name: str, values: dict[str, Any], flags: dict[str, str] | None = None) -> dict[str, Any]:
-    """The values, type- and range-checked (an int accepted for a float becomes a float).
-    ``flags``: the option a key came from where it is not ``--hp KEY`` (``labels``: ``--labels``),
-    so an error names what the user typed."""
-    anns = annotations(cls)
-    bounds = getattr(cls, "hparam_min", {})
-    choices = getattr(cls, "hparam_choices", {})
-    out = {}
-    for key, value in values.items():
+def check(cls: type, name: str, values: dict[str, Any], flags: dict[str, str] | None = None,
+          base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The values of ``--hp`` (and ``--labels``), checked: ``seed`` and ``device`` refused (they
+    have their own options), then ``validate`` (its rules over ``base``, by default the defaults)."""
+    for key in values:
         if key in _RESERVED:
             raise ConfigError(f"--hp {key}=... is not a hyperparameter here; use {_RESERVED[key]}")
-        given = (flags or {}).get(key, f"--hp {key}")
-        allowed = _allowed(anns.get(key, Any))
-        if Any in allowed:
-            out[key] = value
-            continue
-        if value is None and type(None) in allowed:
-            out[key] = None
-            continue
-        if isinstance(value, bool):
-            ok = bool in allowed
-        elif isinstance(value, int):
-            ok = bool(allowed & {int, float})
-            value = float(value) if int not in allowed else value
-        elif isinstance(value, float):
-            ok = float in allowed
-        else:
-            ok = type(value) in allowed
-        if not ok:
-            raise ConfigError(f"selector {name!r}: {given} must be {_typename(allowed)}, got {value!r}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            low = bounds.get(key, 1 if isinstance(value, int) else 0)
-            if value < low:
-                raise ConfigError(f"selector {name!r}: {given} must be at least {low}, got {value!r}")
-        if key in choices and value not in choices[key]:
-            raise ConfigError(f"selector {name!r}: {given} must be one of {', '.join(map(str, choices[key]))}, "
-                              f"got {value!r}")
-        out[key] = value
-    return out
+    return validate(cls, f"selector {name!r}", values, flags, base={**defaults(cls), **(base or {})})
 
 
 def describe(cls: type) -> list[tuple[str, str, Any, str]]:
-    """(name, type, default, accepted range) of every hyperparameter ``--hp`` may set: what
+    """(name, type, default, accepted values) of every hyperparameter ``--hp`` may set: what
     ``benchsuite list --selector NAME`` prints."""
-    defaults = {name: p.default for name, p in keyword_params(cls).items()}
-    bounds = getattr(cls, "hparam_min", {})
-    choices = getattr(cls, "hparam_choices", {})
+    table = constraints(cls)
     out = []
-    for key, ann in annotations(cls).items():
+    for key, p in keyword_params(cls).items():
         if key in _RESERVED:
             continue
-        allowed = _allowed(ann)
-        numeric = [t for t in (int, float) if t in allowed]
-        low = bounds.get(key, 1 if int in allowed else 0) if numeric else None
-        limit = f">= {low}" if numeric else ("true or false" if allowed == {bool} else "")
-        if key in choices:
-            limit = "one of " + ", ".join(map(str, choices[key]))
-        out.append((key, "any" if Any in allowed else _typename(allowed), defaults.get(key), limit))
+        alts = _alternatives(table[key]) if key in table else []
+        kinds = list(dict.fromkeys(_kind(c) for c in alts)) or ["any"]
+        limits = [lim for lim in (_limit(c) for c in alts) if lim]
+        out.append((key, " or ".join(kinds), p.default, "; ".join(limits)))
     return out

@@ -6,8 +6,9 @@ never imports heavy modules (torch); third parties register through an entry-poi
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
@@ -75,6 +76,22 @@ class Registry(Generic[T]):
             obj = getattr(importlib.import_module(module), attr)
             self._items[name] = obj
         return obj
+
+    @contextlib.contextmanager
+    def temporary(self, name: str, obj: T | str) -> Iterator[T | str]:
+        """``with reg.temporary("name", cls): ...``: ``name`` is ``obj`` inside the block (replacing
+        any entry of that name) and, after it, what it was before (or absent), even on error."""
+        self._load_entry_points()   # loaded now, so that leaving the block cannot make them clash
+        missing = object()
+        before = self._items.get(name, missing)
+        self._items[name] = obj
+        try:
+            yield obj
+        finally:
+            if before is missing:
+                self._items.pop(name, None)
+            else:
+                self._items[name] = before
 
     def create(self, name: str, **kwargs: Any) -> Any:
         factory: Callable[..., Any] = self.get(name)  # type: ignore[assignment]

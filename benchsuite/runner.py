@@ -1,4 +1,4 @@
-"""The one loop: pick cells -> selector.score -> scores.csv -> metrics.csv -> run.json (-> plots).
+"""The one loop: pick cells -> selector.score -> scores.csv -> metrics.csv -> run.json.
 
 Scores are appended to ``scores.csv`` after every chunk, so an interrupted run keeps what it
 finished and ``--resume`` scores only the rest. Metrics are computed from ``scores.csv`` as
@@ -6,9 +6,10 @@ written, so they always describe exactly the rows a reader sees.
 
 A learned selector's labelled cells and a search method's queries read the benchmark's validation
 column (``Benchmark.validation_column``), never the column a run is scored on. Search methods
-(``"queries"`` in ``needs``) then spend a budgeted oracle per seed; what it recorded goes to
+(capability ``search``) then spend a budgeted oracle per seed; what it recorded goes to
 ``trajectory.csv`` with the test accuracy the method never saw, and its search metrics to
-``metrics.csv``.
+``metrics.csv``. What the runner does for a selector follows its declared ``capabilities`` and
+``inputs`` alone (``selectors.base``). Plots are drawn by the caller (``report.plot_run``).
 """
 from __future__ import annotations
 
@@ -112,14 +113,14 @@ def trajectory_rows(seed: int, history: list[tuple[str, float]], test: dict[str,
             for i, ((a, v), b) in enumerate(zip(history, best))]
 
 
-def _check_hparams(cfg: RunConfig, sel_cls: type) -> dict[str, Any]:
+def _check_hparams(cfg: RunConfig, sel_cls: type, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """The selector's keyword arguments from --hp and --labels; unknown names fail here, before
-    any data is read."""
+    any data is read. ``base``: the values they override (a given selector's own)."""
     params = keyword_params(sel_cls)
     hparams = dict(cfg.hparams)
     if cfg.labels is not None:
-        if "labels" not in params:
-            learned = [n for n in SELECTORS.names() if "labels" in keyword_params(SELECTORS.get(n))]
+        if "labels" not in sel_cls.inputs:
+            learned = [n for n in SELECTORS.names() if "labels" in SELECTORS.get(n).inputs]
             raise ConfigError(f"--labels: selector {cfg.selector!r} takes no labelled cells; these do: "
                               f"{', '.join(learned)}")
         hparams["labels"] = cfg.labels
@@ -127,14 +128,15 @@ def _check_hparams(cfg: RunConfig, sel_cls: type) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"selector {cfg.selector!r} has no hyperparameter {', '.join(unknown)}; "
                           f"it takes: {', '.join(sorted(set(params) - {'seed', 'device'})) or 'none'}")
-    hparams = check_hparams(sel_cls, cfg.selector, hparams, {"labels": "--labels"} if cfg.labels is not None else None)
-    if "queries" not in sel_cls.needs and cfg.queries is not None:
+    hparams = check_hparams(sel_cls, cfg.selector, hparams, {"labels": "--labels"} if cfg.labels is not None else None,
+                            base)
+    caps, inputs = sel_cls.capabilities, sel_cls.inputs
+    if "search" not in caps and cfg.queries is not None:
         raise ConfigError(f"--queries applies to search methods; {cfg.selector!r} spends no queries")
-    if cfg.shard and ("queries" in sel_cls.needs or "labels" in sel_cls.needs or "supernet" in sel_cls.needs
-                      or sel_cls.derive is not Selector.derive):
-        raise ConfigError(f"shards split the cells of a ranking run; {cfg.selector!r} learns, trains or searches "
-                          "once per seed, so run it as one task")
-    if not sel_cls.ranks and cfg.sample is not None:
+    if cfg.shard and (caps != {"rank"} or inputs & {"labels", "supernet"}):
+        raise ConfigError(f"shards split the cells of a ranking run; {cfg.selector!r} learns, trains, searches or "
+                          "derives once per seed, so run it as one task")
+    if "rank" not in caps and cfg.sample is not None:
         raise ConfigError(f"--sample picks the cells to rank, and {cfg.selector!r} ranks none (it is a search "
                           "method: set its budget with --queries)")
     return hparams
@@ -156,9 +158,8 @@ class Plan:
     build: Callable[[int], Any]        # seed -> selector
     first: Any                         # the first seed's selector, already built
 
-    @property
-    def searches(self) -> bool:
-        return "queries" in self.sel_cls.needs
+    searches = property(lambda self: "search" in self.sel_cls.capabilities)
+    ranks = property(lambda self: "rank" in self.sel_cls.capabilities)
 
 
 def plan(cfg: RunConfig, selector: Selector | None = None) -> Plan:
@@ -168,26 +169,25 @@ def plan(cfg: RunConfig, selector: Selector | None = None) -> Plan:
     sel_cls = type(selector) if selector is not None else SELECTORS.get(cfg.selector)
     # before anything builds a network: torch's default (a thread per core) made small runs 5-20x
     # slower on a shared machine (benchsuite/threads.py)
-    set_threads(cfg.threads, import_torch=getattr(sel_cls, "uses_torch", True))
+    set_threads(cfg.threads, import_torch=sel_cls.uses_torch)
     for name in cfg.metrics or ():
         metrics.METRICS.get(name)
-    hparams = _check_hparams(cfg, sel_cls)
-    if selector is not None:
-        hparams = {k: v for k, v in selector.hparams().items() if k not in ("seed", "device")} | hparams
+    own = {k: v for k, v in selector.hparams().items() if k not in ("seed", "device")} if selector is not None else {}
+    hparams = own | _check_hparams(cfg, sel_cls, own)
     params = keyword_params(sel_cls)
     bench = build_benchmark(cfg)
     key = bench.resolve(cfg.dataset, cfg.fidelity, cfg.acc)
     if bench.space not in sel_cls.spaces:
         raise ConfigError(f"selector {cfg.selector!r} supports {', '.join(sorted(sel_cls.spaces))}, not {bench.space}")
     pool = bench.archs(*key)
-    searches = "queries" in sel_cls.needs
+    searches = "search" in sel_cls.capabilities
     vkey = valid = None
-    if searches or "labels" in params:
+    if searches or "labels" in sel_cls.inputs:
         vkey = bench.validation_column(key)
         valid = dict(zip(bench.archs(*vkey), bench.accuracy(bench.archs(*vkey), *vkey)))
         pool = [a for a in pool if a in valid]
     budget = min(cfg.queries or DEFAULT_QUERIES, len(pool)) if searches else 0
-    device = resolve_device(cfg.device, getattr(sel_cls, "uses_torch", True))
+    device = resolve_device(cfg.device, sel_cls.uses_torch)
 
     def build(seed: int):
         kwargs = dict(hparams, seed=seed)
@@ -200,12 +200,12 @@ def plan(cfg: RunConfig, selector: Selector | None = None) -> Plan:
 
     first = build(cfg.seeds[0])
     labels = first.labelled_budget()
-    if labels and vkey is None:
-        raise ConfigError(f"selector {cfg.selector!r} asks for labelled cells but declares no 'labels' "
-                          "hyperparameter for the runner to read them for")
+    if labels and vkey is None:   # a labelled_budget() of its own, without the declaration
+        raise ConfigError(f"selector {cfg.selector!r} asks for {labels} labelled cells but does not declare the "
+                          "input 'labels'")
     if searches and labels > budget:
         raise ConfigError(f"{labels} labelled cells are more than the query budget of {budget}")
-    _choose(pool, cfg.seeds[0], cfg.sample if sel_cls.ranks else 1, labels)   # enough cells?
+    _choose(pool, cfg.seeds[0], cfg.sample if "rank" in sel_cls.capabilities else 1, labels)   # enough cells?
     first.preflight(Context(space=bench.space, dataset=key[0], seed=cfg.seeds[0], device=device,
                             data_dir=cfg.data_dir))
     return Plan(sel_cls, bench, key, pool, vkey, valid, budget, labels, device, build, first)
@@ -244,9 +244,9 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
                                      "source": bench.source(*vkey)}
     if searches:
         info["search"] = {"budget": budget, "optimum": float(bench.accuracy(pool, *key).max())}
-    info["hparams"] = p.first.hparams()
-    if p.first.deviations:   # where the selector still differs from its reference (README says the same)
-        info["deviations"] = list(p.first.deviations)
+    # what the selector declares, and where it still differs from its reference ([] where nowhere)
+    info.update(hparams=p.first.hparams(), capabilities=sorted(sel_cls.capabilities), inputs=sorted(sel_cls.inputs),
+                uses_torch=bool(sel_cls.uses_torch), deviations=list(p.first.deviations))
     manifest.write_json(out / "run.json", info)
     if len(cfg.seeds) > 1 or not old:
         per_seed = f"{p.budget} queries" if searches else f"{len(_cells(cfg, p, cfg.seeds[0])[0])} cells"
@@ -271,11 +271,15 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
             record = info["seeds"][str(seed)] = {"n_scored": len(scored) - len(todo), "n_planned": len(scored)}
             if labelled:
                 record["labelled_excluded"] = labelled
-            _score(selector, ctx, todo, bench, key, cfg, out, record)
+            if p.ranks:
+                _score(selector, ctx, todo, bench, key, cfg, out, record)
             if searches:
                 record["search"] = _search(selector, ctx, bench, key, pool, valid, budget, out)
-            derived = selector.derive(ctx)
-            if derived is not None:
+            if "derive" in sel_cls.capabilities:
+                derived = selector.derive(ctx)
+                if not isinstance(derived, str):
+                    raise SelectorError(f"selector {cfg.selector!r} declares 'derive' but derive() returned "
+                                        f"{derived!r}, not a cell")
                 record["derived"] = _describe_derived(derived, bench, key, pool)
                 write_seed_rows(out / "derived.csv", seed, [record["derived"]])
             learned = selector.report()
@@ -309,10 +313,6 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
     info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                 wall_time_s=round(before + time.time() - t0, 3))
     manifest.write_json(out / "run.json", info)
-    if cfg.plots:
-        from .report import plot_run
-
-        plot_run(out)
     log(summary_line(mdf, out))
     return out
 
@@ -322,8 +322,8 @@ RUN_JSON_EVERY_S = 5.0
 
 def _cells(cfg: RunConfig, p: Plan, seed: int) -> tuple[list[str], list[str]]:
     """A seed's scored cells (its shard of them; none for a pure search method) and labelled cells."""
-    scored, labelled = _choose(p.pool, seed, cfg.sample if p.sel_cls.ranks else 1, p.labels)
-    scored = scored if p.sel_cls.ranks else []
+    scored, labelled = _choose(p.pool, seed, cfg.sample if p.ranks else 1, p.labels)
+    scored = scored if p.ranks else []
     return (scored[cfg.shard[0]::cfg.shard[1]] if cfg.shard else scored), labelled
 
 

@@ -144,12 +144,12 @@ def run_row(cfg_dict: dict[str, Any]) -> str:
 
 def _shard_configs(row: Row, out: Path) -> list[RunConfig]:
     return [RunConfig(**{**row.config.__dict__, "out": str(out / row.name / "shards" / str(i)),
-                         "shard": (i, row.shards), "plots": False}) for i in range(row.shards)]
+                         "shard": (i, row.shards)}) for i in range(row.shards)]
 
 
 def merge_shards(row: Row, out: Path) -> Path:
     """The row's scores.csv from its shards' rows, in the order a serial run writes them (shard i
-    holds positions i, i + K, ... of every seed's cells), then metrics, run.json and plots."""
+    holds positions i, i + K, ... of every seed's cells), then metrics and run.json."""
     from .run_folder import SCORE_COLUMNS
     from .run_metrics import compute_metrics, summary_line
 
@@ -183,10 +183,6 @@ def merge_shards(row: Row, out: Path) -> Path:
     mdf = compute_metrics(dest, cfg, key, n_boot=cfg.n_boot)
     mdf.to_csv(dest / "metrics.csv", index=False)
     manifest.write_json(dest / "run.json", info)
-    if cfg.plots:
-        from .report import plot_run
-
-        plot_run(dest)
     print(summary_line(mdf, dest), file=sys.stderr)
     return dest
 
@@ -286,6 +282,18 @@ def run_suite(path: str | Path, out: str | Path, *, engine: str = "local", addre
     if failed:
         raise ConfigError(f"{len(failed)} of {len(rows)} rows failed: " + "; ".join(failed))
     return out
+
+
+def finished_rows(out: str | Path) -> list[Path]:
+    """The row folders the last ``run_suite`` into ``out`` finished (not those it skipped as done);
+    none where it was refused before writing suite.json."""
+    out = Path(out)
+    try:
+        record = json.loads((out / "suite.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return []
+    skipped = set(record.get("skipped", []))
+    return [out / n for n in record.get("rows", []) if n not in skipped and (out / n / "metrics.csv").is_file()]
 
 
 def suite_rows(out: str | Path) -> list[Path]:

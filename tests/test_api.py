@@ -58,3 +58,12 @@ def test_a_selector_instance_and_bad_selectors():
         benchsuite.evaluate(lambda archs: [0.0] * len(archs), hp={"x": 1})
     with pytest.raises(Exception, match="unknown selector 'nope'"):
         benchsuite.evaluate("nope")
+
+
+def test_the_trajectory_comes_with_the_search_capability():
+    from benchsuite import evaluate
+
+    searched = evaluate("rea", queries=20, n_boot=0)
+    assert searched.run["capabilities"] == ["search"] and len(searched.trajectory) == 20
+    ranked = evaluate("params", sample=20, n_boot=0)
+    assert ranked.trajectory is None and ranked.run["capabilities"] == ["rank"]

@@ -161,9 +161,8 @@ class _Flaky(Selector):
 
 @pytest.fixture
 def flaky():
-    SELECTORS.register("flaky", _Flaky)
-    yield _Flaky
-    SELECTORS._items.pop("flaky")
+    with SELECTORS.temporary("flaky", _Flaky):
+        yield _Flaky
 
 
 def test_interrupted_run_keeps_scores_and_resumes(tmp_path, flaky, capsys):
@@ -176,7 +175,7 @@ def test_interrupted_run_keeps_scores_and_resumes(tmp_path, flaky, capsys):
     from benchsuite.config import RunConfig
     from benchsuite.runner import run
 
-    cfg = RunConfig(selector="flaky", sample=100, seeds=(0, 1), out=str(out), plots=False, n_boot=0, chunk=30)
+    cfg = RunConfig(selector="flaky", sample=100, seeds=(0, 1), out=str(out), n_boot=0, chunk=30)
     with pytest.raises(KeyboardInterrupt):
         run(cfg)
     kept = pd.read_csv(out / "scores.csv")
@@ -212,19 +211,21 @@ def test_report_common_compares_on_shared_cells(tmp_path):
 def test_list_one_selector_shows_its_hyperparameters(capsys):
     assert main(["list", "--selector", "ctnas"]) == 0
     out = capsys.readouterr().out
-    assert "can: rank, search" in out and "needs: labels, queries" in out
-    assert "labels" in out and "default 100" in out and ">= 2" in out and "seed" not in out.split("hyper")[1]
+    assert "can: rank, search;" in out and "reads: labels" in out
+    labels = next(line.split() for line in out.splitlines() if line.strip().startswith("labels "))
+    assert labels == ["labels", "int", "default", "100", "at", "least", "2"]
+    assert "seed" not in out.split("hyper")[1]
     assert main(["list", "--selector", "nope"]) == 2
     assert "unknown selector 'nope'; known:" in capsys.readouterr().err
 
 
 def test_a_string_hyperparameter_outside_its_choices_is_refused():
     from benchsuite.errors import ConfigError
-    from benchsuite.hparams import check
+    from benchsuite.hparams import Choice, check
     from benchsuite.selectors.base import Selector
 
     class Picky(Selector):
-        hparam_choices = {"mode": ("a", "b")}
+        hparam_constraints = {"mode": Choice("a", "b")}
 
         def __init__(self, *, mode: str = "a", seed: int = 0):
             super().__init__(seed=seed)
@@ -236,3 +237,22 @@ def test_a_string_hyperparameter_outside_its_choices_is_refused():
     assert check(Picky, "picky", {"mode": "b"}) == {"mode": "b"}
     with pytest.raises(ConfigError, match="--hp mode must be one of a, b, got 'c'"):
         check(Picky, "picky", {"mode": "c"})
+
+
+def test_the_cli_draws_after_a_run_and_the_pipeline_never_does(tmp_path):
+    from benchsuite import evaluate
+    from benchsuite.config import RunConfig
+    from benchsuite.runner import run
+
+    drawn, bare = tmp_path / "drawn", tmp_path / "bare"
+    assert main(["run", "--selector", "params", "--sample", "20", "--n-boot", "0", "--out", str(drawn)]) == 0
+    assert (drawn / "scatter.png").is_file() and (drawn / "rho.png").is_file()
+    assert main(["run", "--selector", "params", "--sample", "20", "--n-boot", "0", "--out", str(bare),
+                 "--no-plots"]) == 0
+    run(RunConfig(selector="params", sample=20, n_boot=0, out=str(tmp_path / "runner")), log=lambda _: None)
+    evaluate("params", sample=20, n_boot=0, out=tmp_path / "api")
+    for folder in (bare, tmp_path / "runner", tmp_path / "api"):
+        assert (folder / "metrics.csv").is_file() and not list(folder.glob("*.png"))
+    info = json.loads((bare / "run.json").read_text())
+    assert info["capabilities"] == ["rank"] and info["uses_torch"] is False and info["deviations"] == []
+    assert "plots" not in info["args"]

@@ -251,7 +251,7 @@ def _genes(genome):
 
 
 @pytest.mark.parametrize("bad, words", [({"tournament": 41}, "must not exceed population"),
-                                        ({"mutation": 1.5}, "per-gene probability")])
+                                        ({"mutation": 1.5}, r"mutation must be in \(0, 1\], got 1.5")])
 def test_dps_rejects_settings_its_evolution_cannot_run(bad, words):
     with pytest.raises(ConfigError, match=words):
         EproxyDPSSelector(**bad)

@@ -235,7 +235,7 @@ def test_learned_search_shows_its_queries(capsys, monkeypatch):
 
 
 def test_tnao_searches_without_fine_tuning():
-    """finetune_epochs=0 is allowed (hparam_min): the search goes on with the stage-1 model instead
+    """finetune_epochs=0 is allowed (its constraint): the search goes on with the stage-1 model instead
     of failing on a loss no epoch computed."""
     hp = {**get_selector("tnao").fast_hparams, "finetune_epochs": 0}
     oracle, labelled = _labelled_oracle(hp["labels"], budget=16)

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchsuite import get_selector
-from benchsuite.selectors.weight_sharing.base import EVOLVE
+from benchsuite import get_selector, presets
+from benchsuite.selectors.registry import SELECTORS
 from benchsuite.selectors.weight_sharing.evolution import evolve
-from benchsuite.selectors.weight_sharing.spos import SPLIT_EPOCHS
 from benchsuite.supernet.config import preset_config
 
 # (mode, field values, source) — each value as the reference file states it.
@@ -31,7 +30,7 @@ def test_paper_preset_is_the_reference_setting(mode, values, source):
 
 
 def test_fewshot_and_darts_pt_paper_settings():
-    assert SPLIT_EPOCHS["paper"] == 300   # FEW-SHOT-SUPERNET.config epochs
+    assert presets.values("fewshot", "paper")["split_epochs"] == 300   # FEW-SHOT-SUPERNET.config epochs
     pt = get_selector("darts-pt", preset="paper")
     own = preset_config("darts", "paper", **pt.train_overrides())
     assert (own.epochs, own.wd, own.nesterov, own.grad_clip, own.batch_size) == (100, 3e-4, False, 5.0, 64)
@@ -45,12 +44,14 @@ def test_fewshot_and_darts_pt_paper_settings():
 def test_cpu_presets_are_unchanged_scaled_down_versions():
     assert [(preset_config(m, "cpu").epochs, preset_config(m, "cpu").C) for m in ("darts", "spos", "rlnas")] == \
         [(30, 8), (100, 8), (100, 8)]
-    assert EVOLVE["paper"] == (50, 20, 10)   # SPOS's reference search (select 10, population 50)
+    evolve_paper = [presets.values("spos", "paper")[k] for k in ("population", "generations", "parents")]
+    assert evolve_paper == [50, 20, 10]   # SPOS's reference search (select 10, population 50)
 
 
 def test_rlnas_evolution_is_the_references_and_never_mutates_to_none():
     sel = get_selector("rlnas", preset="paper")
-    assert sel.evolve_sizes["paper"] == (100, 20, 30) and sel.mutation_ops == (1, 2, 3, 4)
+    assert [sel.preset_value(k) for k in ("population", "generations", "parents")] == [100, 20, 30]
+    assert sel.mutation_ops == (1, 2, 3, 4)
     batches = []
 
     def more_none_is_fitter(cells):   # pulls towards `none`: only mutation could add one
@@ -102,7 +103,7 @@ def test_every_selector_states_deviations_as_sentences():
     from benchsuite.selectors.registry import SELECTORS
 
     for name in SELECTORS.names():
-        dev = get_selector(name).deviations
+        dev = get_selector(name, **SELECTORS.get(name).fast_hparams).deviations
         assert isinstance(dev, tuple), name
         assert all(isinstance(d, str) and len(d) > 40 for d in dev), name
 
@@ -148,7 +149,36 @@ def test_zico_offers_the_reference_loader_batches(tmp_path):
     assert halves8.cache_stats == (2, 0)   # served from loader's entry: same images, same split
     assert not np.allclose(a, c)
     assert not any("loader" in d for d in loader.deviations) and "loader batches" in halves4.deviations[-1]
-    with pytest.raises(ConfigError, match="batches must be one of halves, loader, not 'one'"):
+    with pytest.raises(ConfigError, match="batches must be one of halves, loader, got 'one'"):
         get_selector("zico", batches="one")
     with pytest.raises(ConfigError, match="cannot share"):
         get_selector("zico", batches="loader", share=True)
+
+
+def test_every_preset_value_states_its_source():
+    """presets.table: (preset, key, value, source) rows, one per value, for every selector; the
+    selectors read exactly these values."""
+    for name in SELECTORS.names():
+        rows = presets.table(name)
+        assert rows == [] or all(isinstance(p, str) and isinstance(k, str) and len(src) > 20 for p, k, _, src in rows)
+        if rows:
+            assert {p for p, *_ in rows} == set(presets.names(name))
+            for p in presets.names(name):
+                assert presets.values(name, p) == {k: v for q, k, v, _ in rows if q == p}
+    assert presets.table("params") == [] and presets.table("no-such-selector") == []
+    rea = {(p, k): v for p, k, v, _ in presets.table("rea")}
+    assert rea[("naslib", "population")] == 30 and rea[("nb201", "sample_size")] == 3
+    r = get_selector("rea", preset="nb201")
+    assert (r.population, r.sample_size, r.mutation) == (10, 3, "node")
+
+
+@pytest.mark.parametrize("name", sorted(presets.SUPERNET_MODE))
+def test_supernet_selectors_train_what_their_presets_say(name):
+    cls = SELECTORS.get(name)
+    assert cls.train_mode == presets.SUPERNET_MODE[name] and set(presets.names(name)) == {"smoke", "cpu", "paper"}
+    for preset in presets.names(name):
+        values = presets.values(name, preset)
+        sel = get_selector(name, preset=preset)
+        cfg = preset_config(cls.train_mode, preset, **sel.train_overrides())
+        fields = {k: v for k, v in values.items() if hasattr(cfg, k)}
+        assert fields and {k: getattr(cfg, k) for k in fields} == fields, (name, preset)

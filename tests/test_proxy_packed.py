@@ -81,7 +81,7 @@ def test_selector_cell_batch_gives_the_same_scores_and_dedups(tmp_path):
     s4 = sel.score(archs, Context("nb201", "cifar10", cache_dir=str(tmp_path / "b")))
     np.testing.assert_allclose(s4, s1, rtol=1e-4)
     assert sel.cache_stats == (1, 5)  # the twin is computed once, in the first pack
-    with pytest.raises(ConfigError, match="cell_batch must be >= 1"):
+    with pytest.raises(ConfigError, match="cell_batch must be at least 1"):
         get_selector("snip", cell_batch=0)
 
 

@@ -123,7 +123,7 @@ def test_regularisation_is_the_references():
 
 def test_swap_reg_needs_mu_and_sigma():
     with pytest.raises(ConfigError, match="mu=.*sigma="):
-        get_selector("swap_reg").preflight(Context(space="nb201", dataset="cifar10"))
+        get_selector("swap_reg")   # refused when built, before any run folder
     with pytest.raises(ConfigError, match="sigma must be > 0"):
         get_selector("swap_reg", mu=1.0, sigma=0.0)
     with pytest.raises(ConfigError, match="share"):

@@ -236,7 +236,7 @@ def test_selector_defaults_and_refusals():
     assert both.ranks_jointly and both.ntk.batch_size == 72 and both.lr.batch_size == 1000
     with pytest.raises(ConfigError, match="share"):
         get_selector("tenas_ntk", share=True)
-    with pytest.raises(ConfigError, match="colour channels"):
+    with pytest.raises(ConfigError, match=r"C must be in \[1, 3\], got 4"):   # the crops' colour channels
         get_selector("tenas_lr", C=4)
 
 

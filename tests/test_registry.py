@@ -85,3 +85,27 @@ def test_builtin_selector_listing_does_not_import_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_temporary_registration_is_undone_even_on_error(monkeypatch):
+    ep = metadata.EntryPoint(name="ext", value="m:Ext", group="g")
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [ep] if group == "g" else [])
+    reg = Registry("widget", "g")
+    reg.register("a", "m:A")
+
+    class B:
+        pass
+
+    with pytest.raises(KeyError):
+        with reg.temporary("b", B) as got:
+            assert got is B and reg.get("b") is B and reg.names() == ["a", "b", "ext"]
+            raise KeyError("boom")
+    assert reg.names() == ["a", "ext"]
+    with reg.temporary("a", B):   # shadows an entry, which comes back unresolved afterwards
+        assert reg.get("a") is B
+    with reg.temporary("ext", B):   # an entry point too: no clash on leaving
+        assert reg.get("ext") is B
+    assert reg.names() == ["a", "ext"]
+    for name in ("a", "ext"):   # the lazy entries again: looking them up imports their (absent) module
+        with pytest.raises(ModuleNotFoundError, match="'m'"):
+            reg.get(name)

@@ -8,6 +8,7 @@ import pytest
 
 from benchsuite import get_selector, metrics
 from benchsuite.cli import main
+from benchsuite.errors import ConfigError
 from benchsuite.selectors.base import Context, Selector
 from benchsuite.selectors.registry import SELECTORS
 from benchsuite.selectors.search.domain import Domain
@@ -99,7 +100,7 @@ def test_rea_presets_and_bad_values():
     r = get_selector("rea", preset="nb201")
     assert (r.population, r.sample_size, r.mutation) == (10, 3, "node")
     assert get_selector("rea").hparams()["population"] == 30
-    with pytest.raises(Exception, match="unknown preset"):
+    with pytest.raises(ConfigError, match="preset must be one of naslib, nb201, got 'fast'"):
         get_selector("rea", preset="fast")
 
 
@@ -108,7 +109,8 @@ class _Spy(Selector):
 
     name = "spy"
     uses_torch = False
-    needs = frozenset({"labels", "queries"})
+    capabilities = frozenset({"rank", "search"})
+    inputs = frozenset({"labels"})
     seen: dict = {}
 
     def __init__(self, *, seed: int = 0, labels: int = 5):
@@ -125,9 +127,8 @@ class _Spy(Selector):
 
 @pytest.fixture
 def spy():
-    SELECTORS.register("spy", _Spy)
-    yield _Spy
-    SELECTORS._items.pop("spy")
+    with SELECTORS.temporary("spy", _Spy):
+        yield _Spy
 
 
 def test_labelled_cells_come_from_the_validation_column_and_never_reach_metrics(tmp_path, spy, nb201):
@@ -208,7 +209,7 @@ def test_search_views_name_the_column_they_report(tmp_path):
     (["--selector", "rea", "--queries", "0"], "--queries must be at least 1"),
     (["--selector", "nao", "--labels", "-1"], "--labels must be 0 or more"),
     (["--selector", "nao", "--labels", "600"], "600 labelled cells are more than the query budget of 500"),
-    (["--selector", "rea", "--hp", "mutation=swap"], "unknown mutation 'swap'; known: edge, flip, node"),
+    (["--selector", "rea", "--hp", "mutation=swap"], "--hp mutation must be one of edge, flip, node, got 'swap'"),
 ])
 def test_search_bad_input_is_one_line(args, expect, capsys, tmp_path):
     assert main(["run", *args, "--out", str(tmp_path / "x"), "--no-plots"]) == 2

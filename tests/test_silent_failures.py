@@ -231,6 +231,6 @@ def test_a_jointly_ranking_selector_rescores_a_damaged_seed_whole(tmp_path, caps
     from benchsuite.config import RunConfig
     from benchsuite.runner import run
 
-    run(RunConfig(selector="RankOfConvs", sample=100, n_boot=0, out=str(out), resume=True, plots=False),
+    run(RunConfig(selector="RankOfConvs", sample=100, n_boot=0, out=str(out), resume=True),
         selector=RankOfConvs())
     assert calls == [100, 100] and len(pd.read_csv(out / "scores.csv")) == 100

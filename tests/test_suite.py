@@ -43,21 +43,42 @@ hp = { share = false, C = 4, N = 1, batch_size = 8 }
 """
 
 
-@pytest.fixture(scope="module")
-def suites(tmp_path_factory, data_dir):
-    """One tiny suite run serially, the same suite again serially, and once on a 2-worker local Dask
-    cluster; each with a fresh proxy cache so that nothing is served from another run."""
-    root = tmp_path_factory.mktemp("suites")
-    (root / "tiny.toml").write_text(SUITE)
+def _run_suite(root, name: str, engine: str, data_dir):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BENCHSUITE_DATA", str(data_dir))
-        out = {}
-        for name, engine in (("serial", "local"), ("again", "local"), ("dask", "dask")):
-            mp.setenv("BENCHSUITE_CACHE", str(root / f"cache-{name}"))
-            assert main(["suite", "run", str(root / "tiny.toml"), "--out", str(root / name), "--engine", engine,
-                         "--workers", "2"]) == 0
-            out[name] = root / name
-    return root, out
+        mp.setenv("BENCHSUITE_CACHE", str(root / f"cache-{name}"))
+        assert main(["suite", "run", str(root / "tiny.toml"), "--out", str(root / name), "--engine", engine,
+                     "--workers", "2"]) == 0
+    return root / name
+
+
+@pytest.fixture(scope="module")
+def suites(tmp_path_factory, data_dir):
+    """One tiny suite run serially and the same suite again serially, each with a fresh proxy cache so
+    that nothing is served from another run. The Dask run is its own fixture (``dask_suite``): a
+    cluster's start-up belongs in the slow set."""
+    root = tmp_path_factory.mktemp("suites")
+    (root / "tiny.toml").write_text(SUITE)
+    return root, {name: _run_suite(root, name, "local", data_dir) for name in ("serial", "again")}
+
+
+@pytest.fixture(scope="module")
+def dask_suite(suites, data_dir):
+    root, out = suites
+    return _run_suite(root, "dask", "dask", data_dir)
+
+
+def test_the_cli_draws_each_finished_row_after_the_suite(suites, tmp_path):
+    """The engines draw nothing; `suite run` draws every row it finished, a merged sharded row too,
+    unless --no-plots."""
+    _, out = suites
+    for row in ("params", "synflow", "synflow-sharded"):
+        assert (out["serial"] / row / "scatter.png").is_file()
+    assert (out["serial"] / "rea" / "search.png").is_file()
+    assert not list((out["serial"] / "synflow-sharded" / "shards").rglob("*.png"))
+    (tmp_path / "one.toml").write_text(SUITE.split("[[row]]")[0] + "[[row]]" + SUITE.split("[[row]]")[1])
+    assert main(["suite", "run", str(tmp_path / "one.toml"), "--out", str(tmp_path / "s"), "--no-plots"]) == 0
+    assert (tmp_path / "s" / "params" / "metrics.csv").is_file() and not list((tmp_path / "s").rglob("*.png"))
 
 
 def _same(a, b, name, files=("metrics.csv", "scores.csv")):
@@ -66,12 +87,13 @@ def _same(a, b, name, files=("metrics.csv", "scores.csv")):
 
 
 @pytest.mark.slow
-def test_dask_engine_equals_the_serial_run_bit_for_bit(suites):
+def test_dask_engine_equals_the_serial_run_bit_for_bit(suites, dask_suite):
     _, out = suites
     for row in ("params", "synflow", "synflow-sharded"):
-        _same(out["serial"], out["dask"], row)
-    _same(out["serial"], out["dask"], "rea", ("metrics.csv", "trajectory.csv"))
-    assert json.loads((out["dask"] / "suite.json").read_text())["engine"] == "dask"
+        _same(out["serial"], dask_suite, row)
+        assert (dask_suite / row / "scatter.png").is_file()   # the CLI draws the rows a Dask engine finished
+    _same(out["serial"], dask_suite, "rea", ("metrics.csv", "trajectory.csv"))
+    assert json.loads((dask_suite / "suite.json").read_text())["engine"] == "dask"
 
 
 def test_shards_merge_into_the_serial_order(suites):

@@ -1,13 +1,35 @@
-"""Selector: scores architectures, higher = better. One required method, optional hooks."""
+"""Selector: scores, searches or derives architectures; what it can do and reads is declared.
+
+The contract (checked when a subclass is defined, so a mismatch fails at import, in one line):
+
+``capabilities`` ⊆ {"rank", "search", "derive"}: ``rank`` implements ``score`` (one float per
+cell, higher = better), ``search`` implements ``search`` (spends a budgeted oracle; the runner
+writes trajectory.csv), ``derive`` implements ``derive`` (the one cell the method picks). A class
+that declares nothing and defines ``score`` is a ranker.
+
+``inputs`` ⊆ {"labels", "supernet", "images"}: what the runner prepares or must know about:
+``labels`` a labelled budget of validation accuracies (the ``labels`` hyperparameter, which
+``--labels`` sets; left out of every metric), ``supernet`` a trained supernet (``train_all``, which
+``benchsuite train-supernet`` runs), ``images`` image batches (loaded by ``preflight``).
+
+Hyperparameters are keyword-only ``__init__`` arguments, each with a constraint in
+``hparam_constraints`` and rules between them in ``hparam_rules`` (``benchsuite.hparams``). They
+are validated whenever a selector is built, by ``--hp`` or in Python, before ``__init__`` runs.
+"""
 from __future__ import annotations
 
 import abc
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+
+from .. import hparams as hp
+from ..hparams import Interval
+
+CAPABILITIES = {"rank": "score", "search": "search", "derive": "derive"}   # capability -> method
+INPUTS = frozenset({"labels", "supernet", "images"})
 
 
 @dataclass
@@ -24,28 +46,34 @@ class Context:
     labelled: dict[str, float] = field(default_factory=dict)
 
 
-class Selector(abc.ABC):
-    """Base class. Hyperparameters are keyword-only ``__init__`` arguments; ``hparams()`` reads
-    them back so every result records them.
+class SelectorMeta(abc.ABCMeta):
+    """Validates the keyword arguments of every construction against the declared constraints.
 
-    ``needs`` tells the runner what to prepare: ``"images"``, ``"supernet"``, ``"labels"`` (a
-    labelled budget, see ``labelled_budget``), ``"queries"`` (a search method: the runner calls
-    ``search`` with a budgeted oracle and writes trajectory.csv).
-    ``spaces`` lists the search spaces the selector can score. ``ranks`` is False for a pure search
-    method (random search, REA): it picks cells but has no score for a given list of cells.
-    """
+    Here rather than in ``__new__`` or a wrapped ``__init__``: ``__call__`` runs once per
+    construction with the full keyword set (a subclass's ``super().__init__(**kwargs)`` does not
+    check again with part of it), sees the defaults the rules need, and is bypassed by pickle and
+    copy, which rebuild an instance without calling the constructor."""
+
+    def __call__(cls, *args: Any, **kwargs: Any):
+        if not args:   # positional hyperparameters: __init__'s own TypeError says so
+            kwargs = hp.validate(cls, f"selector {cls.name or cls.__name__!r}", kwargs, prefix="")
+        return super().__call__(*args, **kwargs)
+
+
+def _implements(cls: type, method: str) -> bool:
+    return getattr(cls, method) is not getattr(Selector, method)
+
+
+class Selector(metaclass=SelectorMeta):
+    """Base class; see the module doc for the contract."""
 
     name: ClassVar[str] = ""
-    needs: ClassVar[frozenset[str]] = frozenset()
+    capabilities: ClassVar[frozenset[str]] = frozenset({"rank"})
+    inputs: ClassVar[frozenset[str]] = frozenset()
     spaces: ClassVar[frozenset[str]] = frozenset({"nb201", "nb101"})
     uses_torch: ClassVar[bool] = True
-    ranks: ClassVar[bool] = True
-    # Lowest value a numeric hyperparameter may take where it is not the default (1 for an int, a
-    # count or a size; 0 for a float): ``benchsuite.hparams``.
-    hparam_min: ClassVar[dict[str, float]] = {}
-    # The values a string hyperparameter may take (``benchsuite.hparams`` checks them and
-    # ``benchsuite list --selector NAME`` prints them).
-    hparam_choices: ClassVar[dict[str, tuple]] = {}
+    hparam_constraints: ClassVar[dict[str, Any]] = {"seed": Interval(int, 0, None), "device": str}
+    hparam_rules: ClassVar[tuple[hp.Rule, ...]] = ()
     # Cells per score() call, each call's scores appended to scores.csv at once (and shown by the
     # progress bar): 1 where a cell takes a noticeable time, more where scoring is batched.
     score_chunk: ClassVar[int] = 32
@@ -58,24 +86,51 @@ class Selector(abc.ABC):
     # Where the selector still differs from its reference code; run.json records them ("deviations").
     deviations: ClassVar[tuple[str, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        where = f"selector class {cls.__qualname__}"
+        for old, new in (("needs", "inputs and capabilities"), ("ranks", "capabilities"),
+                         ("hparam_min", "hparam_constraints"), ("hparam_choices", "hparam_constraints")):
+            if old in cls.__dict__:
+                raise TypeError(f"{where}: {old!r} is not part of the selector contract; declare {new}")
+        caps, inputs = frozenset(cls.capabilities), frozenset(cls.inputs)
+        if not caps or caps - set(CAPABILITIES) or inputs - INPUTS:
+            raise TypeError(f"{where}: capabilities must be a non-empty subset of {sorted(CAPABILITIES)} and inputs "
+                            f"a subset of {sorted(INPUTS)}, got {sorted(caps)} and {sorted(inputs)}")
+        for cap, method in CAPABILITIES.items():
+            if (cap in caps) != _implements(cls, method):
+                said = "declares" if cap in caps else "does not declare"
+                does = "does not implement" if cap in caps else "implements"
+                raise TypeError(f"{where} {said} capability {cap!r} but {does} {method}()")
+        params = hp.keyword_params(cls)
+        if ("labels" in inputs) != ("labels" in params):
+            raise TypeError(f"{where}: input 'labels' and a keyword-only 'labels' hyperparameter go together "
+                            f"(declared: {'labels' in inputs}, hyperparameter: {'labels' in params})")
+        if "supernet" in inputs and not callable(getattr(cls, "train_all", None)):
+            raise TypeError(f"{where} declares input 'supernet' but has no train_all(ctx)")
+        cls.capabilities, cls.inputs = caps, inputs
+
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed
 
     def hparams(self) -> dict[str, Any]:
         """Keyword-only constructor arguments and their current values."""
-        out = {}
-        for klass in type(self).__mro__:
-            init = klass.__dict__.get("__init__")
-            if init is None or klass is object:
-                continue
-            for p in inspect.signature(init).parameters.values():
-                if p.kind is p.KEYWORD_ONLY and p.name not in out:
-                    out[p.name] = getattr(self, p.name, p.default)
-        return dict(sorted(out.items()))
+        return dict(sorted((n, getattr(self, n, p.default)) for n, p in hp.keyword_params(type(self)).items()))
 
-    @abc.abstractmethod
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
-        """One float per arch, higher = better; NaN marks an arch that could not be scored."""
+        """Capability ``rank``: one float per arch, higher = better; NaN marks an arch that could not
+        be scored."""
+        raise NotImplementedError(f"selector {self.name!r} ranks no cells")
+
+    def search(self, oracle, ctx: Context) -> None:
+        """Capability ``search``: spend ``oracle`` (a ``search.oracle.Oracle``) on cells the method
+        picks; the oracle records the trajectory. ``ctx.labelled`` holds the labelled cells, which
+        the runner has already queried (they are the first queries)."""
+        raise NotImplementedError(f"selector {self.name!r} is not a search method")
+
+    def derive(self, ctx: Context) -> str:
+        """Capability ``derive``: the architecture the method picks."""
+        raise NotImplementedError(f"selector {self.name!r} derives no cell")
 
     def preflight(self, ctx: Context) -> None:
         """Check, before the run folder is made, that what the selector reads is reachable (its
@@ -84,20 +139,10 @@ class Selector(abc.ABC):
         return None
 
     def labelled_budget(self) -> int:
-        """How many benchmarked archs the selector wants labelled (excluded from metrics): its
-        ``labels`` hyperparameter (what ``--labels K`` sets) where it has one, else none."""
-        return int(getattr(self, "labels", 0) or 0)
+        """How many benchmarked archs the runner labels for the selector (input ``labels``: its
+        ``labels`` hyperparameter, which ``--labels K`` sets), else none."""
+        return int(self.labels) if "labels" in self.inputs else 0   # type: ignore[attr-defined]
 
     def report(self) -> dict[str, Any]:
         """Anything the selector learned that a reader should see (recorded in run.json)."""
         return {}
-
-    def search(self, oracle, ctx: Context) -> None:
-        """Search methods (``"queries"`` in ``needs``): spend ``oracle`` (a ``search.oracle.Oracle``)
-        on cells the method picks; the oracle records the trajectory. ``ctx.labelled`` holds the
-        labelled cells, which the runner has already queried (they are the first queries)."""
-        raise NotImplementedError(f"selector {self.name!r} is not a search method")
-
-    def derive(self, ctx: Context) -> str | None:
-        """Weight-sharing selectors: the architecture they would pick; others: None."""
-        return None

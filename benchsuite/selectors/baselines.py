@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..hparams import Interval
 from ..spaces import get_space
 from .base import Context, Selector
 from .registry import SELECTORS
@@ -31,6 +32,7 @@ class RandomSelector(Selector):
 class _CostSelector(Selector):
     key = ""
     uses_torch = False
+    hparam_constraints = {"num_classes": Interval(int, 1, None)}
 
     def __init__(self, *, seed: int = 0, num_classes: int = 10) -> None:
         super().__init__(seed=seed)

@@ -295,6 +295,17 @@ def _run_epoch(net, data: SearchData, epoch: int, w_opt, a_opt, device, ddp_mode
             "images_per_s": images / seconds if seconds > 0 else float("nan")}
 
 
+def train_epoch(net: TrainedSupernet, data: SearchData, epoch: int, w_opt, a_opt, *, device: str = "cpu",
+                model=None, bar=None) -> dict:
+    """One epoch of ``net.config``'s training (weights, and architecture parameters where the mode
+    has them) with the given optimisers, as ``train_supernet`` runs it; returns the epoch's row
+    (lr, train loss and accuracy, seconds, images/s). ``epoch`` (from 0) sets the cosine schedule
+    and the seeded batch order; ``model``: a DDP wrapper of ``net.model``; ``bar``: a progress
+    bar advanced per step (none by default)."""
+    return _run_epoch(net, data, epoch, w_opt, a_opt, torch.device(device), model if model is not None else net.model,
+                      bar if bar is not None else _NoBar())
+
+
 def train_supernet(cfg: TrainConfig, data: SearchData, *, device: str = "cpu", root=None,
                    log: Callable[[str], None] | None = None,
                    on_epoch_end: Callable[[int], None] | None = None,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError
+from ...hparams import Interval
 from ...spaces import get_space
 from ..base import Context, Selector
 
@@ -26,15 +27,15 @@ class LearnedSelector(Selector):
     ``search``; ``score`` fits once per selector and seed, so chunked scoring and a resumed run see
     the same model."""
 
-    needs = frozenset({"labels", "queries"})
+    capabilities = frozenset({"rank", "search"})
+    inputs = frozenset({"labels"})
     score_chunk = 1024   # one model, batched predictions: the first call trains, the rest are fast
+    hparam_constraints = {"labels": Interval(int, 2, None)}   # it learns from pairs
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", labels: int = 100) -> None:
         super().__init__(seed=seed)
         self.device = device
         self.labels = int(labels)
-        if self.labels < 2:
-            raise ConfigError(f"{self.name}: labels must be at least 2 (it learns from pairs), got {labels}")
         self._fitted_on: tuple | None = None
 
     def _ensure_fit(self, ctx: Context) -> None:
@@ -60,6 +61,10 @@ class LearnedSelector(Selector):
     @abc.abstractmethod
     def predict(self, archs: list[str], ctx: Context) -> Sequence[float]:
         """One score per cell, higher = better, from the fitted model."""
+
+    @abc.abstractmethod
+    def search(self, oracle, ctx: Context) -> None:
+        """Spend the oracle's queries (its first ones are the labelled cells) on cells the model picks."""
 
     def report(self) -> dict[str, Any]:
         return dict(getattr(self, "fit_report", {}))

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ...errors import ConfigError
+from ...hparams import Choice, Interval
 from ...progress import Progress
 from ...spaces import get_space
 from ..base import Context
@@ -88,8 +88,12 @@ class CTNASSelector(LearnedSelector):
     """Neural Architecture Comparator + controller with the baseline-updating curriculum."""
 
     name = "ctnas"
-    hparam_min = {"labels": 2, "pseudo_new": 0}
-    hparam_choices = {"score_against": ("baseline", "reference")}
+    hparam_constraints = {
+        **{k: Interval(int, 1, None) for k in ("nac_epochs", "batch_size", "embedding_dim", "gcn_layers", "pl_iters",
+                                               "hidden", "derive_every", "pseudo_every", "n_reference")},
+        **{k: Interval(float, 0, None) for k in ("lr", "controller_lr", "entropy_coeff", "pseudo_ratio")},
+        "n_derive": Interval(int, 2, None), "pseudo_new": Interval(int, 0, None),
+        "score_against": Choice("baseline", "reference")}
     fast_hparams = {"labels": 8, "nac_epochs": 3, "pl_iters": 6, "derive_every": 3, "pseudo_every": 3,
                     "n_derive": 3, "embedding_dim": 16, "n_reference": 4}
 
@@ -105,10 +109,6 @@ class CTNASSelector(LearnedSelector):
         self.entropy_coeff, self.derive_every, self.n_derive = entropy_coeff, derive_every, n_derive
         self.pseudo_every, self.pseudo_ratio, self.pseudo_new = pseudo_every, pseudo_ratio, pseudo_new
         self.score_against, self.n_reference = score_against, n_reference
-        if score_against not in ("baseline", "reference"):
-            raise ConfigError(f"ctnas: score_against must be baseline or reference, got {score_against!r}")
-        if min(nac_epochs, pl_iters, derive_every, n_derive, pseudo_every, batch_size) < 1 or n_derive < 2:
-            raise ConfigError("ctnas: epochs, iterations, intervals and batch size must be at least 1, n_derive 2")
 
     # ------------------------------------------------------------------------- comparator
     def _tensors(self, archs: Sequence[str]):

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from ...errors import ConfigError
+from ...hparams import Interval
 from ...progress import Progress
 from ...spaces import get_space
 from ..base import Context
@@ -108,7 +108,11 @@ class NAOSelector(LearnedSelector):
     """Encoder -> predictor, attention decoder back to a cell; search by gradient steps in the embedding."""
 
     name = "nao"
-    hparam_min = {"labels": 2}
+    hparam_constraints = {
+        **{k: Interval(int, 1, None) for k in ("epochs", "batch_size", "hidden", "mlp_hidden", "k", "new_arch",
+                                               "max_step_size")},
+        **{k: Interval(float, 0, None) for k in ("lr", "weight_decay", "grad_bound", "dropout")},
+        "trade_off": Interval(float, 0, 1)}
     fast_hparams = {"labels": 8, "epochs": 3, "hidden": 16, "mlp_hidden": 8, "k": 4, "new_arch": 4,
                     "max_step_size": 3}
 
@@ -120,10 +124,6 @@ class NAOSelector(LearnedSelector):
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.grad_bound, self.trade_off, self.hidden, self.mlp_hidden = grad_bound, trade_off, hidden, mlp_hidden
         self.dropout, self.k, self.new_arch, self.max_step_size = dropout, k, new_arch, max_step_size
-        if min(epochs, batch_size, hidden, mlp_hidden, k, new_arch, max_step_size) < 1:
-            raise ConfigError("nao: epochs, batch_size, hidden, mlp_hidden, k, new_arch, max_step_size must be >= 1")
-        if not 0 <= trade_off <= 1:
-            raise ConfigError(f"nao: trade_off must be in [0, 1], got {trade_off}")
 
     def _train(self, model, archs: list[str], accs: list[float], epochs: int) -> dict:
         import torch

@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from ...errors import ConfigError
+from ...hparams import Interval, Rule
 from ...progress import Progress
 from ...spaces import get_space
 from ..base import Context
@@ -100,7 +100,14 @@ class TNAOSelector(LearnedSelector):
     """Transformer auto-encoder on a uniform sample + ranking loss; competitive swarm search."""
 
     name = "tnao"
-    hparam_min = {"labels": 2, "unlabelled": 0, "finetune_epochs": 0, "rank_batch": 2}
+    hparam_constraints = {
+        **{k: Interval(int, 1, None) for k in ("d_model", "heads", "layers", "epochs", "batch_size", "generations",
+                                               "per_round")},
+        **{k: Interval(float, 0, None) for k in ("lr", "rank_weight", "phi")},
+        "unlabelled": Interval(int, 0, None), "finetune_epochs": Interval(int, 0, None),
+        "rank_batch": Interval(int, 2, None), "swarm": Interval(int, 2, None)}
+    hparam_rules = (Rule(("d_model", "heads"), lambda d_model, heads: d_model % heads == 0,
+                         "{d_model} ({v[d_model]}) must be a multiple of {heads} ({v[heads]})"),)
     fast_hparams = {"labels": 8, "unlabelled": 16, "d_model": 16, "layers": 1, "epochs": 2, "finetune_epochs": 1,
                     "swarm": 6, "generations": 2, "per_round": 4}
 
@@ -115,10 +122,6 @@ class TNAOSelector(LearnedSelector):
         self.rank_batch = rank_batch
         self.rank_weight, self.swarm, self.generations, self.phi = rank_weight, swarm, generations, phi
         self.per_round = per_round
-        if min(d_model, heads, layers, epochs, batch_size, generations, per_round) < 1 or swarm < 2 or rank_batch < 2:
-            raise ConfigError("tnao: sizes, epochs and generations must be at least 1, the swarm at least 2")
-        if d_model % heads:
-            raise ConfigError(f"tnao: d_model ({d_model}) must be a multiple of heads ({heads})")
 
     # ------------------------------------------------------------------------- stage 1
     def _train(self, model, labelled: dict[str, float], epochs: int) -> dict:

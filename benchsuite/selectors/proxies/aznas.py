@@ -35,7 +35,7 @@ from torch import nn
 from ..base import Context
 from ..registry import SELECTORS
 from .extra import MeasureInput
-from .zero_cost import NETWORKS, ZeroCostSelector
+from .zero_cost import ZeroCostSelector
 
 ONE_PASS = frozenset({"az_expressivity", "az_progressivity", "az_trainability"})
 COMPONENTS = ("az_complexity", "az_expressivity", "az_progressivity", "az_trainability")  # nb:cell 8 sums FLOPs first
@@ -209,7 +209,7 @@ class _AzSelector(ZeroCostSelector):
     """Common to the AZ-NAS selectors: the reference's network by default, and one pass for the three
     feature components (computing any of them computes and caches all three)."""
 
-    hparam_choices = {"network": NETWORKS}
+    inputs = frozenset()   # Gaussian inputs (compute_az_nas_score.py:126-127)
     deviations = (RNG_DEVIATION, NONFINITE_DEVIATION, NB101_DEVIATION)   # the three feature components'
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = REF_BATCH, share: bool = False,

@@ -8,7 +8,7 @@ normalised as ``utils.load_one_batch_image`` does. ``eproxy-dps`` first runs the
 evolutionary search over Eproxy's own settings (learning rate, MACs weight α, number of branches
 and, per branch, target patterns, head/barrier kernels, channels and target level, plus the
 initialisers), judging each setting by Spearman ρ on a few labelled cells the runner hands over
-(``labelled_budget``; the runner leaves them out of every metric), then scores with the best
+(input ``labels``; the runner leaves them out of every metric), then scores with the best
 setting found.
 """
 from __future__ import annotations
@@ -22,13 +22,13 @@ import numpy as np
 from scipy import stats
 
 from ...data.images import load_images, proxy_batch
-from ...errors import ConfigError
+from ...hparams import Choice, Interval, Rule
 from ...spaces import get_space
 from ..base import Context, Selector
 from ..registry import SELECTORS
 from . import eproxy_model as em
 from .cache import ProxyCache, score_with_cache
-from .zero_cost import NETWORKS, _network_kwargs, check_one_of
+from .zero_cost import NETWORKS, POSITIVE, _network_kwargs
 
 VERSION = 2  # 2: GenNAS-Zero's network, input batch, weight-decay set and initialisers
 
@@ -38,7 +38,10 @@ class EproxySelector(Selector):
     """Minus Eproxy's final regression loss (lower loss = better cell)."""
 
     name = "eproxy"
+    inputs = frozenset({"images"})
     score_chunk = 1
+    hparam_constraints = {"batch_size": POSITIVE, "iters": POSITIVE, "C": [POSITIVE, None], "N": [POSITIVE, None],
+                          "network": Choice(*NETWORKS), "cifar_dir": [str, None]}
     deviations = ("the five target patterns are our own seeded constructions of the named patterns; GenNAS-Zero "
                   "ships them as tensors (data/features/*.pth)",
                   "the MACs term divides a cell's MACs by those of the all-conv3x3 cell (whole network); the "
@@ -49,7 +52,6 @@ class EproxySelector(Selector):
                  C: int | None = None, N: int | None = None, network: str = "reference",
                  cifar_dir: str | None = None) -> None:
         super().__init__(seed=seed)
-        check_one_of("network", network, NETWORKS)
         self.device, self.batch_size, self.iters = device, batch_size, iters
         self.C, self.N, self.network, self.cifar_dir = C, N, network, cifar_dir
         self._x = None
@@ -175,8 +177,12 @@ class EproxyDPSSelector(EproxySelector):
     """Eproxy with its settings found by Discrete Proxy Search on ``labels`` labelled cells (validation accuracy)."""
 
     name = "eproxy-dps"
-    needs = frozenset({"labels"})
-    hparam_min = {"labels": 3}   # DPS ranks settings by Spearman rho on the labelled cells
+    inputs = frozenset({"images", "labels"})
+    # labels: DPS ranks settings by Spearman rho on the labelled cells; mutation: a per-gene probability
+    hparam_constraints = {"labels": Interval(int, 3, None), "evals": POSITIVE, "population": POSITIVE,
+                          "tournament": POSITIVE, "mutation": Interval(float, 0, 1, closed="right")}
+    hparam_rules = (Rule(("tournament", "population"), lambda tournament, population: tournament <= population,
+                         "{tournament} ({v[tournament]}) must not exceed {population} ({v[population]})"),)
     deviations = EproxySelector.deviations + (
         "DPS's first genome is the published setting and the next population-1 are random; the reference's "
         "Explorer draws all p_size initial genomes at random (do_train.py Explorer.__init__, lines 136-137)",
@@ -196,10 +202,6 @@ class EproxyDPSSelector(EproxySelector):
                  tournament: int = 10, mutation: float = 0.2) -> None:
         super().__init__(seed=seed, device=device, batch_size=batch_size, iters=iters, C=C, N=N,
                          network=network, cifar_dir=cifar_dir)
-        if tournament > population:
-            raise ConfigError(f"eproxy-dps: tournament ({tournament}) must not exceed population ({population})")
-        if not 0 < mutation <= 1:
-            raise ConfigError(f"eproxy-dps: mutation is a per-gene probability in (0, 1], not {mutation}")
         self.labels, self.evals, self.population, self.tournament = labels, evals, population, tournament
         self.mutation = mutation
         # One search per (space, dataset, labelled cells): a selector reused on another benchmark

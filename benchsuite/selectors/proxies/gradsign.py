@@ -29,7 +29,7 @@ from torch import nn
 from ...data.images import PAD_DEVIATION
 from ...spaces.nb101_net import NB101Network
 from .extra import MeasureInput
-from .zero_cost import ZeroCostSelector
+from .zero_cost import POSITIVE, ZeroCostSelector
 
 # The reference's batch size per space (see the module docstring).
 REFERENCE_BATCH = {"nb201": 128, "nb101": 64}
@@ -99,6 +99,7 @@ class GradsignSelector(ZeroCostSelector):
     about ``batch_size`` small passes."""
 
     name = proxy = "gradsign"
+    hparam_constraints = {"batch_size": [POSITIVE, None]}   # None: the reference's, per space
     deviations = (
         PAD_DEVIATION,
         "every cell is scored on one seeded batch; GradSign's nasbench2_pred.py/nasbench1_pred.py draw a "

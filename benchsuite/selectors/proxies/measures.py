@@ -28,15 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...spaces.nb201_net import dead_branch_relus
+from .zero_cost import NASWOT_RELUS  # noqa: F401  (naswot's choices, declared with its selector)
 
 PROXIES = ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacov", "naswot", "zico")
 SHARED = frozenset({"snip", "grasp", "fisher", "grad_norm", "jacov", "naswot"})
 VERSION = 1  # bump when any computation below changes: it keys the on-disk cache
-# Which ReLUs naswot's kernel counts. "all": BayesWatch's score_networks.py counts a ReLU once a
-# backward pass has reached it, and NB-201's `none` is x.mul(0.), which keeps a dead branch in the
-# graph, so every ReLU counts. "live": only ReLUs on a path to the output (a dead edge, see
-# nb201_net.live_edges, is left out), so a cell's score does not depend on convs that cannot act.
-NASWOT_RELUS = ("all", "live")
 
 
 def _weighted_layers(net: nn.Module) -> list[nn.Module]:

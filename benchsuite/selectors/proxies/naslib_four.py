@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...data.images import PAD_DEVIATION
+from ...hparams import Interval
 from ...spaces.nb101_net import NB101Network
 from ...spaces.nb201_net import NB201Network
 from .extra import MeasureInput
@@ -250,6 +251,7 @@ class L2NormSelector(ZeroCostSelector):
     """Σ of the L2 norms of the conv/linear weights at initialisation (zero-cost-nas / NASLib ``l2_norm``)."""
 
     name = proxy = "l2_norm"
+    inputs = frozenset()
     deviations = (_NB101_NET,)
 
 
@@ -287,7 +289,8 @@ class ZenSelector(ZeroCostSelector):
     zero-cost-nas's, the same up to conv biases, which the Gaussian init zeroes)."""
 
     name = proxy = "zen"
-    hparam_min = {"mixup_gamma": 0.0}
+    inputs = frozenset()
+    hparam_constraints = {"repeat": Interval(int, 1, None), "mixup_gamma": Interval(float, 0, None)}
     deviations = (
         "BatchNorms built without running statistics (NB-201 cell ops on network=reference, as in NASLib's "
         "network) are given them for the two forwards, so the BN term counts every BN as ZenNAS's networks "

@@ -35,14 +35,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...errors import ConfigError, DataNotFoundError
+from ...errors import DataNotFoundError
+from ...hparams import Interval, Rule
 from ..base import Context
 from .extra import MeasureInput
 
 # SWAP's utilities.py:15-32 is ZenNAS's network_weight_gaussian_init: N(0,1) conv/linear weights,
 # zero biases, BatchNorm 1/0 (a BN without affine weights has nothing to set)
 from .naslib_four import gaussian_init
-from .zero_cost import _CLASSES, _IMAGES, ZeroCostSelector, _network_kwargs
+from .zero_cost import _CLASSES, _IMAGES, ZeroCostSelector, _network_kwargs, own_batch
 
 REPEATS = 32   # correlation.py:26 (--repeats): Gaussian re-initialisations averaged per cell
 BATCH = 16     # correlation.py:27 (--input_samples)
@@ -143,6 +144,7 @@ class SwapSelector(ZeroCostSelector):
 
     name = proxy = "swap"
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
+    hparam_rules = (own_batch("swap", "batch (the first batch_size training images, unaugmented, as the reference)"),)
     deviations = (
         "the reference repository scores DARTS cells only (Network(3, 10, 1), correlation.py:46); NB-201 "
         "and NB-101 cells are scored on benchsuite's networks (zero-cost-nas's NB-201 variant by default)",
@@ -156,9 +158,6 @@ class SwapSelector(ZeroCostSelector):
         # batch_size=16: correlation.py:27 (--input_samples)
         super().__init__(seed=seed, device=device, batch_size=batch_size, share=share, C=C, N=N, network=network,
                          cell_batch=cell_batch, cifar_dir=cifar_dir)
-        if share:   # the eight would be computed, and cached, on SWAP's batch instead of the seeded one
-            raise ConfigError("swap reads its own batch (the first batch_size training images, unaugmented, as "
-                              "the reference); it cannot share the other proxies' seeded batch (share=true)")
 
     def _image_batch(self, ctx: Context) -> tuple:
         name = _IMAGES[ctx.dataset]
@@ -179,6 +178,12 @@ class SwapRegSelector(SwapSelector):
     name = "swap_reg"
     proxy = "swap"   # the count is swap's, cached under its name; the factor is applied here
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8, "mu": 5.0, "sigma": 25.0}
+    # mu, sigma: thousands of parameters; the reference code sets no default (pym1024/SWAP src/metrics/swap.py:44)
+    hparam_constraints = {"mu": [Interval(float, None, None), None],
+                          "sigma": [Interval(float, 0, None, "neither"), None]}
+    hparam_rules = (Rule(("mu", "sigma"), lambda mu, sigma: mu is not None and sigma is not None,
+                         "needs {mu}=... and {sigma}=... (thousands of parameters): the reference code sets "
+                         "no default (pym1024/SWAP src/metrics/swap.py:44)"),)
     deviations = SwapSelector.deviations + (
         "Θ is counted on the NB-201 cell's canonical representative, the network its SWAP count is computed "
         "on, so isomorphic cells score alike; the reference counts the scored cell's own network, whose convs "
@@ -190,19 +195,8 @@ class SwapRegSelector(SwapSelector):
                  network: str = "reference", cell_batch: int | None = None, cifar_dir: str | None = None) -> None:
         super().__init__(seed=seed, device=device, batch_size=batch_size, share=share, C=C, N=N, network=network,
                          cell_batch=cell_batch, cifar_dir=cifar_dir)
-        if sigma is not None and sigma <= 0:
-            raise ConfigError(f"sigma must be > 0, not {sigma}")
         self.mu, self.sigma = mu, sigma
         self._params: dict[tuple, float] = {}
-
-    def _check(self) -> None:
-        if self.mu is None or self.sigma is None:
-            raise ConfigError("swap_reg needs --hp mu=... --hp sigma=... (thousands of parameters): the reference "
-                              "code sets no default (pym1024/SWAP src/metrics/swap.py:44)")
-
-    def preflight(self, ctx: Context) -> None:
-        self._check()
-        super().preflight(ctx)
 
     def params_k(self, arch: str, ctx: Context) -> float:
         """Θ of the network swap's count was computed on, in thousands (cached per cell)."""
@@ -219,7 +213,6 @@ class SwapRegSelector(SwapSelector):
         return self._params[key]
 
     def score(self, archs, ctx: Context) -> np.ndarray:
-        self._check()
         counts = super().score(archs, ctx)
         factors = np.array([regular_factor(self.params_k(a, ctx), self.mu, self.sigma) for a in archs])
         return counts * factors

@@ -38,13 +38,13 @@ from scipy import stats
 from torch import nn
 
 from ...data.images import load_images, proxy_batch, to_tensor
-from ...errors import ConfigError
+from ...hparams import Interval
 from ...spaces.nb101 import Cell as NB101CellSpec
 from ...spaces.nb101_net import NB101Cell, NB101Network
 from ...spaces.nb201_net import NB201Network
 from ..base import Context, Selector
 from .extra import MeasureInput
-from .zero_cost import _IMAGES, NETWORKS, ZeroCostSelector, check_one_of
+from .zero_cost import _IMAGES, POSITIVE, PROXY_CONSTRAINTS, ZeroCostSelector, own_batch
 
 # AutoDL's CIFAR normalisation, which both TE-NAS loaders use (get_dataset_with_transform.py:93-97,
 # linear_region_counter.py:34-39); ImageNet16-120 cells are scored on CIFAR-100 images (zero_cost._IMAGES).
@@ -208,12 +208,6 @@ def _scoring(sel: ZeroCostSelector, C: int | None, N: int | None):
         sel.C, sel.N = saved
 
 
-def _no_share(name: str, share: bool) -> None:
-    if share:   # the eight would be computed, and cached, on TE-NAS's inputs and network instead of theirs
-        raise ConfigError(f"{name} reads its own inputs and network (as TE-NAS does); it cannot share the other "
-                          "proxies' seeded batch (share=true)")
-
-
 _NOT_PRUNING = ("TE-NAS ranks the relative change of {what} when one op is removed from its pruning supernet "
                 "(prune_tenas.py:{lines}); here it is computed on {net}")
 _NO_NONE = ("TE-NAS removes the none op from every edge before it measures anything (prune_tenas.py:74-76), so it "
@@ -228,6 +222,8 @@ class TenasNtkSelector(ZeroCostSelector):
     (``network="benchmark"``, AutoDL's); NB-101 cells on the benchmark's network (C, N as set)."""
 
     name = proxy = "tenas_ntk"
+    hparam_constraints = {"repeat": POSITIVE}
+    hparam_rules = (own_batch("tenas_ntk", "inputs and network (as TE-NAS does)"),)
     deviations = (
         _NOT_PRUNING.format(what="κ", lines="99-114", net="each cell's own network (the supernet's single-path "
                             "form)") + "; minus its mean over the repeats is the score",
@@ -247,7 +243,6 @@ class TenasNtkSelector(ZeroCostSelector):
         # BN and bias-free convs (prune_tenas.py:361, cell_operations.py:30-35); C/N None: NTK_NET on NB-201
         super().__init__(seed=seed, device=device, batch_size=batch_size, share=share, C=C, N=N, network=network,
                          cell_batch=cell_batch, cifar_dir=cifar_dir)
-        _no_share(self.name, share)
         self.repeat = repeat
         self._used: tuple | None = None
 
@@ -294,6 +289,10 @@ class TenasLrSelector(ZeroCostSelector):
 
     name = proxy = "tenas_lr"
     fast_hparams = {"batch_size": 50}
+    # C: the crops' colour channels; crop: at most the images' 32 pixels
+    hparam_constraints = {"batches": POSITIVE, "repeat": POSITIVE, "crop": Interval(int, 1, 32),
+                          "C": [Interval(int, 1, 3), None]}
+    hparam_rules = (own_batch("tenas_lr", "inputs and network (as TE-NAS does)"),)
     deviations = (
         _NOT_PRUNING.format(what="the number of regions", lines="118-141", net="each cell's thin network (the thin "
                             "supernet's single-path form)") + "; its mean over the repeats is the score",
@@ -316,11 +315,6 @@ class TenasLrSelector(ZeroCostSelector):
         # the thin net's C=1 and depth 1 (prune_tenas.py:365); network "benchmark": affine BN (line 368)
         super().__init__(seed=seed, device=device, batch_size=batch_size, share=share, C=C, N=N, network=network,
                          cell_batch=cell_batch, cifar_dir=cifar_dir)
-        _no_share(self.name, share)
-        if C is not None and C > 3:
-            raise ConfigError(f"tenas_lr: C is the crops' number of colour channels (at most 3), not {C}")
-        if crop > 32:
-            raise ConfigError(f"tenas_lr: crop must be at most the images' 32 pixels, not {crop}")
         self.batches, self.repeat, self.crop = batches, repeat, crop
 
     def _thin(self) -> tuple[int, int]:
@@ -372,9 +366,11 @@ class TenasSelector(Selector):
     (``lr_batch_size``, ``lr_batches``, ``repeat``, on TE-NAS's thin network), each at TE-NAS's defaults."""
 
     name = "tenas"
+    inputs = frozenset({"images"})
     ranks_jointly = True
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8, "lr_batch_size": 50}
-    hparam_choices = {"network": NETWORKS}
+    hparam_constraints = {**{k: v for k, v in PROXY_CONSTRAINTS.items() if k != "share"}, "repeat": POSITIVE,
+                          "lr_batch_size": POSITIVE, "lr_batches": POSITIVE}
     deviations = (
         *dict.fromkeys(TenasNtkSelector.deviations + TenasLrSelector.deviations),   # _NO_NONE once
         "the ranks are taken among the cells scored together (one seed's sample); TE-NAS ranks the candidate "
@@ -390,7 +386,6 @@ class TenasSelector(Selector):
                  cifar_dir: str | None = None) -> None:
         # defaults: the components' (TenasNtkSelector, TenasLrSelector), TE-NAS's own
         super().__init__(seed=seed)
-        check_one_of("network", network, NETWORKS)
         self.device, self.batch_size, self.repeat, self.C, self.N = device, batch_size, repeat, C, N
         self.lr_batch_size, self.lr_batches = lr_batch_size, lr_batches
         self.network, self.cell_batch, self.cifar_dir = network, cell_batch, cifar_dir

@@ -25,7 +25,7 @@ import numpy as np
 
 from ...data.images import PAD_DEVIATION
 from ..base import Context, Selector
-from .zero_cost import NETWORKS, JacovSelector, SnipSelector, SynflowSelector, ZeroCostSelector, check_one_of
+from .zero_cost import PROXY_CONSTRAINTS, JacovSelector, SnipSelector, SynflowSelector, ZeroCostSelector
 
 METRICS = ("synflow", "jacov", "snip")   # the notebook's ['synflow', 'jacob_cov', 'snip']
 
@@ -66,9 +66,10 @@ class VoteSelector(Selector):
     the zero-cost-nas defaults (batch 64, nasbench2_pred.py:36) and network."""
 
     name = "vote"
+    inputs = frozenset({"images"})
     ranks_jointly = True
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
-    hparam_choices = {"network": NETWORKS}
+    hparam_constraints = {k: v for k, v in PROXY_CONSTRAINTS.items() if k != "share"}
     deviations = (
         PAD_DEVIATION,
         "cells are ranked by their Copeland count (how many of the scored cells at least two of synflow, "
@@ -81,7 +82,6 @@ class VoteSelector(Selector):
                  cifar_dir: str | None = None) -> None:
         # batch_size=64: zero-cost-nas nasbench2_pred.py:36, as the components' own default
         super().__init__(seed=seed)
-        check_one_of("network", network, NETWORKS)
         self.device, self.batch_size, self.C, self.N = device, batch_size, C, N
         self.network, self.cell_batch, self.cifar_dir = network, cell_batch, cifar_dir
         kw = dict(seed=seed, device=device, batch_size=batch_size, C=C, N=N, network=network,

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...data.images import IMAGE_SHAPE, NUM_CLASSES, PAD_DEVIATION, load_images, proxy_batch
-from ...errors import ConfigError
+from ...hparams import Choice, Interval, Rule
 from ...spaces import get_space
 from ..base import Context, Selector
 from ..registry import SELECTORS
@@ -46,10 +46,22 @@ NB101_DEVIATION = ("NB-101 cells are scored on benchsuite's network at PyTorch's
                    "initialises itself (nasbench1.py:93-106), with batch 256 (nasbench1_pred.py:40)")
 
 
-def check_one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
-    """The one-line error of a hyperparameter outside its choices (network, zico batches)."""
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+# Which ReLUs naswot's kernel counts. "all": BayesWatch's score_networks.py counts a ReLU once a
+# backward pass has reached it, and NB-201's `none` is x.mul(0.), which keeps a dead branch in the
+# graph, so every ReLU counts. "live": only ReLUs on a path to the output (a dead edge, see
+# nb201_net.live_edges, is left out), so a cell's score does not depend on convs that cannot act.
+NASWOT_RELUS = ("all", "live")
+# The constraints the proxies share (benchsuite.hparams): sizes, the network and the image folder.
+POSITIVE = Interval(int, 1, None)
+PROXY_CONSTRAINTS = {"batch_size": POSITIVE, "share": bool, "C": [POSITIVE, None], "N": [POSITIVE, None],
+                     "network": Choice(*NETWORKS), "cell_batch": [POSITIVE, None], "cifar_dir": [str, None]}
+
+
+def own_batch(name: str, why: str) -> Rule:
+    """share=true refused: the selector reads its own inputs, and the eight would be computed (and
+    cached) on them instead of the seeded batch."""
+    return Rule(("share",), lambda share: not share, f"{name} reads its own {why}; it cannot share the other proxies' "
+                "seeded batch ({share}=true)")
 
 
 def _network_kwargs(space: str, C: int | None, N: int | None, network: str = "benchmark") -> dict:
@@ -66,20 +78,18 @@ def _network_kwargs(space: str, C: int | None, N: int | None, network: str = "be
 
 class ZeroCostSelector(Selector):
     proxy = ""
+    inputs = frozenset({"images"})   # every proxy but the image-free ones (extra.image_free) reads a batch
     relus = "all"   # the ReLUs naswot counts: NaswotSelector's hyperparameter; the shared passes
                     # compute naswot for the other proxies too, always the reference's way
     deviations = (PAD_DEVIATION, NB101_DEVIATION)   # synflow, which reads no image, keeps the second
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
-    hparam_choices = {"network": NETWORKS}
+    hparam_constraints = PROXY_CONSTRAINTS
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, share: bool = False,
                  C: int | None = None, N: int | None = None, network: str = "reference",
                  cell_batch: int | None = None, cifar_dir: str | None = None) -> None:
         super().__init__(seed=seed)
-        if cell_batch is not None and cell_batch < 1:
-            raise ConfigError(f"cell_batch must be >= 1, not {cell_batch}")
         self.cell_batch = cell_batch
-        check_one_of("network", network, NETWORKS)
         self.network = network
         self.device = device
         self.batch_size = batch_size
@@ -209,15 +219,17 @@ class ZeroCostSelector(Selector):
         return {"images": source, "images_checksums": source_checksums(name, source), **out}
 
 
-def _make(proxy: str, doc: str, deviations: tuple[str, ...] = (PAD_DEVIATION, NB101_DEVIATION)) -> type:
+def _make(proxy: str, doc: str, deviations: tuple[str, ...] = (PAD_DEVIATION, NB101_DEVIATION),
+          inputs: frozenset[str] = frozenset({"images"})) -> type:
     cls = type(f"{proxy.title().replace('_', '')}Selector", (ZeroCostSelector,),
-               {"name": proxy, "proxy": proxy, "__doc__": doc, "__module__": __name__, "deviations": deviations})
+               {"name": proxy, "proxy": proxy, "__doc__": doc, "__module__": __name__, "deviations": deviations,
+                "inputs": inputs})
     cls.__qualname__ = cls.__name__
     return SELECTORS.register(proxy)(cls)
 
 
 SynflowSelector = _make("synflow", "Synaptic flow (Tanaka et al. 2020) at initialisation, as in zero-cost-nas.",
-                        deviations=(NB101_DEVIATION,))
+                        deviations=(NB101_DEVIATION,), inputs=frozenset())
 SnipSelector = _make("snip", "SNIP saliency Σ|w·∂L/∂w| (Lee et al. 2019).")
 GraspSelector = _make("grasp", "GraSP Σ −w·Hg (Wang et al. 2020).")
 FisherSelector = _make("fisher", "Fisher channel saliency (Turner et al. 2020), summed over weights.")
@@ -236,15 +248,13 @@ class NaswotSelector(ZeroCostSelector):
     are pruned of dead vertices, so there the two are the same."""
 
     name = proxy = "naswot"
+    hparam_constraints = {"relus": Choice(*NASWOT_RELUS)}
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, relus: str = "all",
                  share: bool = False, C: int | None = None, N: int | None = None, network: str = "reference",
                  cell_batch: int | None = None, cifar_dir: str | None = None) -> None:
         super().__init__(seed=seed, device=device, batch_size=batch_size, share=share, C=C, N=N, network=network,
                          cell_batch=cell_batch, cifar_dir=cifar_dir)
-        from .measures import NASWOT_RELUS
-
-        check_one_of("relus", relus, NASWOT_RELUS)
         self.relus = relus
 
     @property
@@ -272,17 +282,16 @@ class ZicoSelector(ZeroCostSelector):
     two (the same computation as ``halves`` at twice the batch size, and the same cache entry)."""
 
     name = proxy = "zico"
-    hparam_choices = {"network": NETWORKS, "batches": ZICO_BATCHES}
+    hparam_constraints = {"batches": Choice(*ZICO_BATCHES)}
+    hparam_rules = (Rule(("batches", "share"), lambda batches, share: not (batches == "loader" and share),
+                         "{batches}=loader draws twice the images; it cannot share one batch with the other proxies "
+                         "({share}=true)"),)
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = 64, batches: str = "halves",
                  share: bool = False, C: int | None = None, N: int | None = None, network: str = "reference",
                  cell_batch: int | None = None, cifar_dir: str | None = None) -> None:
         super().__init__(seed=seed, device=device, batch_size=batch_size, share=share, C=C, N=N, network=network,
                          cell_batch=cell_batch, cifar_dir=cifar_dir)
-        check_one_of("batches", batches, ZICO_BATCHES)
-        if batches == "loader" and share:
-            raise ConfigError("zico batches=loader draws twice the images; it cannot share one batch with the "
-                              "other proxies (share=true)")
         self.batches = batches
 
     def _images_drawn(self) -> int:

@@ -2,26 +2,19 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from typing import ClassVar
 
 import numpy as np
 
-from ...errors import ConfigError
 from ...progress import Progress
 from ..base import Context, Selector
 
 
 class SearchMethod(Selector):
-    """Random search, REA: they spend queries and rank nothing. The runner skips ranking for them
-    (``ranks = False``) and reads their trajectory instead."""
+    """Random search, REA: they spend queries and rank nothing (capability ``search`` alone), so the
+    runner scores no cells for them and reads their trajectory instead."""
 
-    needs = frozenset({"queries"})
-    ranks: ClassVar[bool] = False
+    capabilities = frozenset({"search"})
     uses_torch = False
-
-    def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
-        raise ConfigError(f"{self.name} is a search method: it ranks no cells; its result is trajectory.csv")
 
     @abc.abstractmethod
     def search(self, oracle, ctx: Context) -> None:

@@ -4,20 +4,19 @@
 
 ``rea``: regularised (aging) evolution, Real et al. 2019, Algorithm 1: a population of random
 cells; each cycle draws ``sample_size`` members with replacement, mutates the best of them into a
-child, queries it, appends it and drops the oldest member. Presets:
-``naslib``: population 30, sample 10, mutation of a uniform edge
-(automl/NASLib naslib/defaults/nb201_defaults.yaml `population_size: 30`, `sample_size: 10`;
-naslib/search_spaces/nasbench201/graph.py `mutate`);
-``nb201``: population 10, sample 3, mutation of a uniform node's uniform input edge
-(D-X-Y/AutoDL-Projects scripts-search/algos/R-EA.sh `--ea_population 10 --ea_sample_size 3`;
-exps/algos/R_EA.py `mutate_arch_func`). On NB-101 the mutation is NAS-Bench-101's (``flip``).
+child, queries it, appends it and drops the oldest member. Presets (``benchsuite.presets.REA``,
+each value with its source): ``naslib``: population 30, sample 10, mutation of a uniform edge
+(NASLib's NB-201 defaults); ``nb201``: population 10, sample 3, mutation of a uniform node's
+uniform input edge (AutoDL-Projects' R-EA). On NB-101 the mutation is NAS-Bench-101's (``flip``).
 """
 from __future__ import annotations
 
 import collections
 import operator
 
+from ... import presets
 from ...errors import ConfigError
+from ...hparams import Choice, Interval
 from ...spaces import get_space
 from ..base import Context
 from ..registry import SELECTORS
@@ -25,10 +24,7 @@ from .base import SearchMethod, query_bar, rng_for
 from .domain import Domain
 from .oracle import QueryBudgetExhausted
 
-REA_PRESETS = {
-    "naslib": {"population": 30, "sample_size": 10, "mutation": "edge"},
-    "nb201": {"population": 10, "sample_size": 3, "mutation": "node"},
-}
+MUTATIONS = tuple(sorted({m for s in ("nb201", "nb101") for m in get_space(s).MUTATIONS}))
 
 
 @SELECTORS.register("random-search")
@@ -50,13 +46,14 @@ class REA(SearchMethod):
     """Regularised evolution (see module doc for the presets and their sources)."""
 
     name = "rea"
+    hparam_constraints = {"preset": Choice(*presets.names("rea")), "population": [Interval(int, 1, None), None],
+                          "sample_size": [Interval(int, 1, None), None], "mutation": [Choice(*MUTATIONS), None],
+                          "max_cycles": Interval(int, 1, None)}
 
     def __init__(self, *, seed: int = 0, preset: str = "naslib", population: int | None = None,
                  sample_size: int | None = None, mutation: str | None = None, max_cycles: int = 50_000) -> None:
         super().__init__(seed=seed)
-        if preset not in REA_PRESETS:
-            raise ConfigError(f"rea: unknown preset {preset!r}; known: {', '.join(REA_PRESETS)}")
-        p = REA_PRESETS[preset]
+        p = presets.values("rea", preset)
         self.preset = preset
         self.population = p["population"] if population is None else int(population)
         self.sample_size = p["sample_size"] if sample_size is None else int(sample_size)
@@ -64,11 +61,6 @@ class REA(SearchMethod):
         self.mutation = p["mutation"] if mutation is None else mutation
         self._mutation_given = mutation is not None
         self.max_cycles = int(max_cycles)
-        if self.population < 1 or self.sample_size < 1 or self.max_cycles < 1:
-            raise ConfigError("rea: population, sample_size and max_cycles must be at least 1")
-        known = sorted({m for s in ("nb201", "nb101") for m in get_space(s).MUTATIONS})
-        if self.mutation not in known:
-            raise ConfigError(f"rea: unknown mutation {self.mutation!r}; known: {', '.join(known)}")
 
     def search(self, oracle, ctx: Context) -> None:
         kinds = get_space(ctx.space).MUTATIONS

@@ -7,29 +7,39 @@ an interrupted one, or trains. Within one process supernets are also memoised, s
 """
 from __future__ import annotations
 
+import abc
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
+from ... import presets
 from ...data.images import PAD_DEVIATION, load_images
 from ...errors import ConfigError
+from ...hparams import Choice, Interval
+from ...supernet.config import PATH_SAMPLING
 from ..base import Context, Selector
 from ..proxies.zero_cost import _CLASSES, _IMAGES
 
-# (validation batches, batch size) every cell / mask is measured on, per preset.
-EVAL = {"smoke": (1, 32), "cpu": (10, 256), "paper": (20, 500)}
-# Evolutionary search (population, generations, parents) per preset; paper = SPOS's reference.
-EVOLVE = {"smoke": (4, 1, 2), "cpu": (20, 5, 5), "paper": (50, 20, 10)}
+_SIZE = [Interval(int, 1, None), None]
 
 _MEMO: dict[tuple[str, str], Any] = {}
 
 
 class SupernetSelector(Selector):
+    """A weight-sharing selector: ranks cells and derives one from a trained supernet. Presets
+    (``preset``) and their sources: ``benchsuite.presets``."""
+
     train_mode: ClassVar[str] = ""
     spaces = frozenset({"nb201"})
-    needs = frozenset({"images", "supernet"})
+    capabilities = frozenset({"rank", "derive"})
+    inputs = frozenset({"images", "supernet"})
     fast_hparams = {"preset": "smoke"}
-    hparam_choices = {"preset": tuple(EVAL)}
+    hparam_constraints = {"preset": Choice(*presets.SUPERNET_PRESETS), "epochs": _SIZE, "C": _SIZE, "N": _SIZE,
+                          "batch_size": [Interval(int, 2, None), None], "limit": _SIZE, "eval_batches": _SIZE,
+                          "amp": [bool, None], "channels_last": [bool, None], "cifar_dir": [str, None]}
     deviations: ClassVar[tuple[str, ...]] = (PAD_DEVIATION,)   # supernet training's augmentation
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", preset: str = "cpu", epochs: int | None = None,
@@ -37,8 +47,6 @@ class SupernetSelector(Selector):
                  limit: int | None = None, eval_batches: int | None = None, amp: bool | None = None,
                  channels_last: bool | None = None, cifar_dir: str | None = None) -> None:
         super().__init__(seed=seed)
-        if preset not in EVAL:
-            raise ConfigError(f"unknown supernet preset {preset!r}; known: {', '.join(EVAL)}")
         self.device, self.preset, self.epochs, self.C, self.N = device, preset, epochs, C, N
         self.batch_size, self.limit, self.eval_batches = batch_size, limit, eval_batches
         self.amp, self.channels_last, self.cifar_dir = amp, channels_last, cifar_dir
@@ -46,6 +54,20 @@ class SupernetSelector(Selector):
         self._images_by_dataset: dict[str, Any] = {}
         self._data: dict[str, Any] = {}
         self.derived: dict[str, Any] = {}
+
+    @abc.abstractmethod
+    def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
+        """Score cells with what the supernet learned."""
+
+    @abc.abstractmethod
+    def derive(self, ctx: Context) -> str:
+        """The cell the method picks from its supernet."""
+
+    def preset_value(self, key: str) -> Any:
+        """This selector's value of ``key`` under its preset (``benchsuite.presets``; a subclass
+        reads those of the built-in it extends)."""
+        name = next(k.name for k in type(self).__mro__ if getattr(k, "name", "") in presets.SUPERNET_MODE)
+        return presets.values(name, self.preset)[key]
 
     # -- what subclasses tune -------------------------------------------------------------
     def train_overrides(self) -> dict[str, Any]:
@@ -83,7 +105,7 @@ class SupernetSelector(Selector):
     def eval_set(self, ctx: Context, cfg=None):
         """Fixed validation batches (architecture half, true labels) every cell is measured on."""
         cfg = cfg or self.config(ctx)
-        n, bs = EVAL[self.preset]
+        n, bs = self.preset_value("eval_batches"), self.preset_value("eval_batch_size")
         return self.search_data(ctx, limit=cfg.limit).eval_batches(bs, self.eval_batches or n)
 
     def config(self, ctx: Context, mode: str | None = None, **extra: Any):
@@ -112,14 +134,13 @@ class SupernetSelector(Selector):
             self._trained.append(net)
         return net
 
-    evolve_sizes: ClassVar[dict[str, tuple[int, int, int]]] = EVOLVE
     mutation_ops: ClassVar[tuple[int, ...] | None] = None   # None: any op
 
     def evolve_derive(self, fitness, **record: Any) -> str:
         """Derive a cell by evolutionary search (sizes from the preset) on ``fitness``."""
         from .evolution import evolve
 
-        pop, gens, parents = self.evolve_sizes[self.preset]
+        pop, gens, parents = (self.preset_value(k) for k in ("population", "generations", "parents"))
         cell, fit, n = evolve(fitness, seed=self.seed, population=pop, generations=gens, parents=parents,
                               mutation_ops=self.mutation_ops)
         self.derived = {"arch": cell, "fitness": fit, "evaluated": n, "search": "evolution",
@@ -147,13 +168,12 @@ class SupernetSelector(Selector):
 class SinglePathSelector(SupernetSelector):
     """Supernets trained by uniform single-path sampling (spos, fewshot, rlnas). ``path_sampling``:
     ``per_cell`` (default: every cell of a step draws its own path, as the references do) or
-    ``shared`` (one path for all cells of a step, this suite's earlier behaviour)."""
+    ``shared`` (one path for all cells of a step)."""
+
+    hparam_constraints = {"path_sampling": Choice(*PATH_SAMPLING)}
 
     def __init__(self, *, path_sampling: str = "per_cell", **kwargs) -> None:
-        from ...supernet.config import PATH_SAMPLING, check_choice
-
         super().__init__(**kwargs)
-        check_choice("path_sampling", path_sampling, PATH_SAMPLING)
         self.path_sampling = path_sampling
 
     def train_overrides(self) -> dict[str, Any]:

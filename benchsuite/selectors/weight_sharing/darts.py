@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ...hparams import Choice
+from ...supernet.config import IT_TRAIN
 from ..base import Context
 from ..registry import SELECTORS
 from .base import SupernetSelector
@@ -46,6 +48,7 @@ class DartsSelector(_ImportanceSelector):
 
     name = "darts"
     train_mode = "darts"
+    hparam_constraints = {"second_order": bool}
 
     def __init__(self, *, second_order: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -65,11 +68,10 @@ class ITSelector(_ImportanceSelector):
         "default train=joint (the transformer trained with the weights on the same batches) was chosen after seeing "
         "its rho on the benchmark; IT-NAS's abstract does not say which; train=bilevel is the other reading",)
 
-    def __init__(self, *, train: str = "joint", **kwargs) -> None:
-        from ...supernet.config import IT_TRAIN, check_choice
+    hparam_constraints = {"train": Choice(*IT_TRAIN)}
 
+    def __init__(self, *, train: str = "joint", **kwargs) -> None:
         super().__init__(**kwargs)
-        check_choice("it: train", train, IT_TRAIN)
         self.train = train
 
     def train_overrides(self):

@@ -25,15 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ... import presets
+from ...hparams import Interval
 from ..base import Context
 from ..registry import SELECTORS
 from .base import SupernetSelector
 
-PROJ_INTV = {"smoke": 1, "cpu": 1, "paper": 5}   # paper: train_search.py --proj_intv default 5
 # Under `paper` DARTS-PT trains its own supernet as ruocwang/darts-pt nasbench201/train_search.py
-# does (argparse defaults: --epochs 100, --weight_decay 3e-4, --grad_clip 5, --batch_size 64; its
-# search_model.py builds SGD without Nesterov), not the 50-epoch `darts` one; cpu/smoke share darts'.
-PAPER_SUPERNET = {"epochs": 100, "wd": 3e-4, "nesterov": False}
+# does (its epochs, weight decay and plain SGD: benchsuite.presets), not the 50-epoch `darts` one;
+# cpu/smoke share darts'.
 
 
 @SELECTORS.register("darts-pt")
@@ -43,7 +43,8 @@ class DartsPTSelector(SupernetSelector):
     name = "darts-pt"
     train_mode = "darts"
 
-    hparam_min = {"proj_intv": 0}   # 0: project without fine-tuning between edges
+    # 0: project without fine-tuning between edges; None: the preset's
+    hparam_constraints = {"proj_intv": [Interval(int, 0, None), None]}
 
     def __init__(self, *, proj_intv: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -51,7 +52,7 @@ class DartsPTSelector(SupernetSelector):
         self._drops: torch.Tensor | None = None
 
     def train_overrides(self):
-        own = PAPER_SUPERNET if self.preset == "paper" else {}
+        own = presets.own_training(self.name, self.preset)
         return {**super().train_overrides(), **own, **({"epochs": self.epochs} if self.epochs else {})}
 
     def _masked_accuracy(self, net, batches, weights: torch.Tensor, edge: int, op: int) -> float:
@@ -82,10 +83,10 @@ class DartsPTSelector(SupernetSelector):
 
     def derive(self, ctx: Context) -> str:
         from ...supernet.model import path_to_arch
-        from ...supernet.trainer import _NoBar, _run_epoch, checkpoint_dir
+        from ...supernet.trainer import checkpoint_dir, train_epoch
 
         base = self.supernet(ctx)
-        intv = self.proj_intv or PROJ_INTV[self.preset]
+        intv = self.preset_value("proj_intv") if self.proj_intv is None else self.proj_intv
         batches = self.eval_set(ctx)
         # The projection is deterministic given the supernet, interval and validation batches:
         # cache it beside the supernet's checkpoint.
@@ -128,7 +129,7 @@ class DartsPTSelector(SupernetSelector):
         for k in range(tune_epochs):
             if k % intv == 0 or k == tune_epochs - 1:
                 project()
-            row = _run_epoch(net, data, cfg.epochs + k, w_opt, a_opt, torch.device(self.device), net.model, _NoBar())
+            row = train_epoch(net, data, cfg.epochs + k, w_opt, a_opt, device=self.device)
             steps[-1].setdefault("tune", []).append(round(row["train_acc"], 3))
         with torch.no_grad():
             final = net.darts_weights().detach()

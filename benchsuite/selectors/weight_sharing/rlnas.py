@@ -20,7 +20,7 @@ import torch
 from ...spaces.nb201 import EDGES
 from ..base import Context
 from ..registry import SELECTORS
-from .base import EVOLVE, SinglePathSelector
+from .base import SinglePathSelector
 
 PATHS = ((0, 3), (0, 2, 3), (0, 1, 2, 3), (0, 1, 3))
 _EDGE_INDEX = {edge: k for k, edge in enumerate(EDGES)}
@@ -84,11 +84,7 @@ class RLNASSelector(SinglePathSelector):
 
     name = "rlnas"
     train_mode = "rlnas"
-    # (population, generations, parents). paper: megvii-model/RLNAS nas_bench_201/exps/algos/
-    # rlnas_evolution_search_with_angle.py lines 51-59: select_num 30, population_num 100,
-    # mutation_num 50 and crossover_num 50 (our evolve fills half of `population` each way),
-    # m_prob 0.1, max_epochs 20; cpu/smoke: SPOS's scaled-down sizes.
-    evolve_sizes = {**EVOLVE, "paper": (100, 20, 30)}
+    # evolution sizes per preset: benchsuite.presets (paper: the RLNAS reference's search)
     # Its mutation draws np.random.randint(1, op_num) (line 175): never `none` (op 0).
     mutation_ops = tuple(range(1, 5))
     deviations = SinglePathSelector.deviations + (

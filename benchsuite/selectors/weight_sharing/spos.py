@@ -14,14 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ...hparams import Interval
 from ..base import Context
 from ..registry import SELECTORS
 from .base import SinglePathSelector
-
-# Few-shot sub-supernet epochs per preset (each of the five).
-# paper: aoiang/few-shot-NAS Few-Shot_NasBench201/configs/nas-benchmark/algos/FEW-SHOT-SUPERNET.config
-# (epochs 300; batch 48, decay 1e-4 as the one-shot supernet, whose paper config they inherit here).
-SPLIT_EPOCHS = {"smoke": 1, "cpu": 20, "paper": 300}
 
 
 @SELECTORS.register("spos")
@@ -62,14 +58,11 @@ class FewShotSelector(SPOSSelector):
 
     name = "fewshot"
 
-    hparam_min = {"split_edge": 0}
+    # split_edge: an NB-201 edge; split_epochs: each sub-supernet's (default: the preset's)
+    hparam_constraints = {"split_edge": Interval(int, 0, 5), "split_epochs": [Interval(int, 1, None), None]}
 
     def __init__(self, *, split_edge: int = 0, split_epochs: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not 0 <= split_edge < 6:
-            from ...errors import ConfigError
-
-            raise ConfigError(f"split_edge must be 0..5 (an NB201 edge), got {split_edge}")
         self.split_edge, self.split_epochs = split_edge, split_epochs
         self._subs: dict[int, Any] = {}
 
@@ -85,7 +78,7 @@ class FewShotSelector(SPOSSelector):
         op = path[self.split_edge]
         if op not in self._subs:
             one_shot = self.supernet(ctx)
-            epochs = self.split_epochs or SPLIT_EPOCHS[self.preset]
+            epochs = self.split_epochs or self.preset_value("split_epochs")
             cfg = self.config(ctx, "spos", epochs=epochs, fixed_edge=(self.split_edge, op), init_from=one_shot.key)
             self._subs[op] = self.supernet(ctx, cfg)
         return self._subs[op]

@@ -1,0 +1,47 @@
+"""The selectors' cards in docs/ say what the code declares and what run.json records."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchsuite import selector_cards
+from benchsuite.cli import main
+from benchsuite.selectors.registry import SELECTORS
+
+
+def test_every_card_in_docs_is_what_the_code_generates():
+    stale = selector_cards.update(check=True)
+    assert not stale, f"docs cards out of date (python -m benchsuite.selector_cards): {stale}"
+
+
+def test_every_registered_selector_has_one_card():
+    assert set(selector_cards.pages()) == set(SELECTORS.names())
+
+
+def test_a_changed_deviation_makes_the_card_stale(monkeypatch):
+    cls = SELECTORS.get("rea")
+    monkeypatch.setattr(cls, "deviations", ("a deviation the docs do not state",), raising=False)
+    assert "rea" in selector_cards.update(check=True)
+
+
+def test_a_changed_preset_makes_the_card_stale(monkeypatch):
+    from benchsuite import presets
+
+    rows = presets.table("rea")
+    changed = [(p, k, (v + 1 if isinstance(v, int) else v), s) for p, k, v, s in rows]
+    monkeypatch.setattr(presets, "table", lambda name: changed if name == "rea" else rows)
+    assert "rea" in selector_cards.update(check=True)
+
+
+@pytest.mark.parametrize("selector", ["params", "synflow", "zen"])
+def test_run_json_records_the_cards_deviations(selector, tmp_path):
+    out = tmp_path / selector
+    assert main(["run", "--bench", "nb201", "--selector", selector, "--sample", "4", "--seeds", "0",
+                 "--out", str(out), "--no-plots", "--hp", "C=4", "--hp", "N=1"]
+                if selector != "params" else
+                ["run", "--bench", "nb201", "--selector", selector, "--sample", "4", "--seeds", "0",
+                 "--out", str(out), "--no-plots"]) == 0
+    recorded = json.loads((out / "run.json").read_text())["deviations"]
+    assert tuple(recorded) == selector_cards.default_deviations(SELECTORS.get(selector))
+    assert all(d in selector_cards.card(selector) for d in recorded)
