@@ -189,3 +189,17 @@ def test_the_tables_compile(runs, tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout[-2000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 1000
+
+
+def test_the_command_line_writes_latex_and_refuses_it_for_a_leaderboard(runs, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["report", str(runs / "params"), str(runs / "flops"), "--out", str(out), "--format", "latex"]) == 0
+    tex = (out / "ranking.tex").read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex and (out / "rho_compare.pdf").is_file()
+    assert main(["report", str(runs / "params"), "--out", str(tmp_path / "md")]) == 0
+    assert not list((tmp_path / "md").glob("*.tex"))
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "suite.json").write_text("{}")
+    assert main(["report", str(suite), "--format", "latex"]) == 2
+    assert "--format latex" in capsys.readouterr().err
