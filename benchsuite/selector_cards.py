@@ -15,7 +15,8 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+# A checkout's docs folder, from where the command runs (an installed package carries no docs).
+DOCS = Path("docs")
 _MARK = re.compile(r"(<!-- card:(?P<name>[\w.-]+):begin -->\n)(?P<body>.*?)(<!-- card:(?P=name):end -->)", re.S)
 
 

@@ -17,6 +17,11 @@ from ...hparams import Interval
 from ...spaces import get_space
 from ..base import Context, Selector
 
+# NAO's and TNAO's decoders share this difference from SemiNAS's (tests/test_learned.py checks it).
+VALID_DECODER = ("the decoder emits only tokens that keep the cell valid (spaces.<space>.seq_allowed): on NB-101 the "
+                 "output is always node 6 and hidden columns use at most 8 edges; SemiNAS decodes freely and "
+                 "discards invalid cells")
+
 
 class LearnedSelector(Selector):
     """A selector trained on ``labels`` labelled cells (validation accuracy, drawn by the runner and

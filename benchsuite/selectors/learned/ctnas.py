@@ -88,6 +88,14 @@ class CTNASSelector(LearnedSelector):
     """Neural Architecture Comparator + controller with the baseline-updating curriculum."""
 
     name = "ctnas"
+    deviations = (
+        "the official code has no NB-201 support: NB-201 cells are read as the node-op DAG (input, the six edge "
+        "ops, output) and the controller picks the six ops in order",
+        "a search queries only the history best after each of its 20 baseline updates, so it spends K + at most "
+        "20 queries and best_test_at_q200/500 keep its last incumbent (not an equal-budget figure)",
+        "cells are ranked by P(cell better than the final baseline); the paper's pairwise Kendall tau of the "
+        "comparator (the reference's utils.py) is not computed",
+    )
     hparam_constraints = {
         **{k: Interval(int, 1, None) for k in ("nac_epochs", "batch_size", "embedding_dim", "gcn_layers", "pl_iters",
                                                "hidden", "derive_every", "pseudo_every", "n_reference")},

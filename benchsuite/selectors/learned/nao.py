@@ -35,7 +35,16 @@ from ..base import Context
 from ..registry import SELECTORS
 from ..search.base import query_bar
 from ..search.domain import Domain
-from .common import LearnedSelector, allowed_tokens, batches, decode_cells, fixed_batches, sequence_batch, standardise
+from .common import (
+    VALID_DECODER,
+    LearnedSelector,
+    allowed_tokens,
+    batches,
+    decode_cells,
+    fixed_batches,
+    sequence_batch,
+    standardise,
+)
 
 
 def _nao_module(vocab: int, length: int, hidden: int, mlp_hidden: int, dropout: float, allowed):
@@ -108,6 +117,15 @@ class NAOSelector(LearnedSelector):
     """Encoder -> predictor, attention decoder back to a cell; search by gradient steps in the embedding."""
 
     name = "nao"
+    deviations = (
+        "follows SemiNAS's NB-101 code (max step size 100, a 64-16-64 predictor MLP), not NAO_pytorch (max step "
+        "size 50, a 3 x 200 MLP)",
+        "the target is standardised by the labelled cells' own mean and std (SemiNAS hard-codes NB-101's)",
+        "starts from the run's K random labelled cells; SemiNAS draws 1,100 and keeps those with validation "
+        "accuracy >= 90%, a filter that reads labels it does not count",
+        "keeps k = 100 seed cells even where that is every labelled cell of the first round",
+        VALID_DECODER,
+    )
     hparam_constraints = {
         **{k: Interval(int, 1, None) for k in ("epochs", "batch_size", "hidden", "mlp_hidden", "k", "new_arch",
                                                "max_step_size")},

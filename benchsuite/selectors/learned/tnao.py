@@ -43,7 +43,7 @@ from ..base import Context
 from ..registry import SELECTORS
 from ..search.base import query_bar
 from ..search.domain import Domain
-from .common import LearnedSelector, allowed_tokens, batches, decode_cells, fixed_batches, sequence_batch
+from .common import VALID_DECODER, LearnedSelector, allowed_tokens, batches, decode_cells, fixed_batches, sequence_batch
 
 
 def _tnao_module(vocab: int, length: int, d: int, heads: int, layers: int, allowed):
@@ -100,6 +100,15 @@ class TNAOSelector(LearnedSelector):
     """Transformer auto-encoder on a uniform sample + ranking loss; competitive swarm search."""
 
     name = "tnao"
+    deviations = (
+        "no public code: our reading of the IJCNN 2023 abstract; every setting is ours, picked for CPU cost, not "
+        "by results",
+        "the model fine-tunes finetune_epochs (default 10) on every queried cell between search rounds; the "
+        "abstract separates training and search",
+        "competitive swarm optimisation draws r1, r2, r3 as one random scalar per particle (broadcast over the "
+        "embedding); Cheng & Jin (2015) draw a random vector per dimension",
+        VALID_DECODER,
+    )
     hparam_constraints = {
         **{k: Interval(int, 1, None) for k in ("d_model", "heads", "layers", "epochs", "batch_size", "generations",
                                                "per_round")},

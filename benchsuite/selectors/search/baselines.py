@@ -32,6 +32,7 @@ class RandomSearch(SearchMethod):
     """Uniform random cells, each queried once, until the budget is spent."""
 
     name = "random-search"
+    deviations = ("queries count distinct cells: a cell already queried costs nothing",)
 
     def search(self, oracle, ctx: Context) -> None:
         domain = Domain(ctx.space, oracle.candidates())
@@ -46,6 +47,15 @@ class REA(SearchMethod):
     """Regularised evolution (see module doc for the presets and their sources)."""
 
     name = "rea"
+    deviations = (
+        "queries count distinct cells: a child equal to a known cell costs no query (NASLib's REA charges every "
+        "child; the NB-201 paper's R_EA.py counts simulated training time)",
+        "the fitness is the validation column beside the scored one at the scored fidelity (NB-201 CIFAR-10: "
+        "cifar10-valid valid accuracy at 200 epochs, the tables' trial mean); the NB-201 paper's R_EA.py reads "
+        "the 12-epoch column, one random trial",
+        "on the NB-101 bundle (301 cells, fewer than the default 500 queries) repeats cost nothing, so a run goes "
+        "on to max_cycles children and a child outside the table is replaced by the nearest covered cell",
+    )
     hparam_constraints = {"preset": Choice(*presets.names("rea")), "population": [Interval(int, 1, None), None],
                           "sample_size": [Interval(int, 1, None), None], "mutation": [Choice(*MUTATIONS), None],
                           "max_cycles": Interval(int, 1, None)}
