@@ -71,8 +71,15 @@ def card(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_docs(docs: Path) -> None:
+    # an empty or missing folder would make every check pass vacuously
+    if not docs.is_dir() or not any(docs.glob("*.md")):
+        raise ConfigError(f"{docs} holds no docs pages (run from a checkout's root, or give --docs)")
+
+
 def pages(docs: Path = DOCS) -> dict[str, Path]:
     """Selector name -> the docs page that holds its card."""
+    _check_docs(docs)
     out: dict[str, Path] = {}
     for page in sorted(docs.glob("*.md")):
         for m in _MARK.finditer(page.read_text()):
@@ -84,6 +91,7 @@ def pages(docs: Path = DOCS) -> dict[str, Path]:
 
 def update(docs: Path = DOCS, *, check: bool = False) -> list[str]:
     """Rewrite every card (or, with ``check``, only compare): the names whose card differed."""
+    _check_docs(docs)
     stale = []
     for page in sorted(docs.glob("*.md")):
         text = page.read_text()

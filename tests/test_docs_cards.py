@@ -8,6 +8,7 @@ import pytest
 
 from benchsuite import selector_cards
 from benchsuite.cli import main
+from benchsuite.errors import ConfigError
 from benchsuite.selectors.registry import SELECTORS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -16,6 +17,11 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 def test_every_card_in_docs_is_what_the_code_generates():
     stale = selector_cards.update(DOCS, check=True)
     assert not stale, f"docs cards out of date (python -m benchsuite.selector_cards): {stale}"
+
+
+def test_a_folder_without_docs_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="holds no docs pages"):
+        selector_cards.update(tmp_path, check=True)
 
 
 def test_every_registered_selector_has_one_card():
