@@ -9,6 +9,7 @@ rewrites them and ``--check`` (run by the tests) fails when a page and the code 
 from __future__ import annotations
 
 import argparse
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -27,11 +28,7 @@ def _cell(value) -> str:
 def default_deviations(cls: type) -> tuple[str, ...] | None:
     """The deviations a run at default settings records; None where the selector has no default
     for some hyperparameter (the deviations then depend on what the user sets)."""
-    raw = None
-    for klass in cls.__mro__:
-        if "deviations" in klass.__dict__:
-            raw = klass.__dict__["deviations"]
-            break
+    raw = inspect.getattr_static(cls, "deviations", None)   # a property where they follow the settings
     if isinstance(raw, (tuple, list)):
         return tuple(raw)
     try:
