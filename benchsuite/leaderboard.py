@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import metrics
 from .report import new_figure, plot_search, save_figure, summarize, with_pdfs
 from .report_inputs import finished_rows, read_csv, read_run_json, read_suite
 from .report_latex import query_columns
+from .report_matrix import matrices
 
 PUBLISHED_COLUMNS = ["selector", "bench", "dataset", "metric", "value", "measured_on", "source", "where"]
 
@@ -89,6 +91,15 @@ class _Notes:
                                             for (src, where, on), n in self.items.items()] + [""]
 
 
+SHORT_NOTE = ("† the method spent fewer queries than q (the mean over seeds is in `queries_used`): the figure is its "
+              "last incumbent, not an equal-budget one.")
+
+
+def short_mark(r: dict, column: str) -> str:
+    """"†" where ``column`` (best_test_at_q<N>) holds an incumbent from fewer than N queries."""
+    return "†" if metrics.short_of(r.get("queries_used", float("nan")), int(column[len("best_test_at_q"):])) else ""
+
+
 def _ci(v) -> str:
     return v if isinstance(v, str) else ""
 
@@ -124,11 +135,14 @@ def leaderboard_markdown(table: pd.DataFrame, title: str) -> str:
                    + " | queries to optimum (median) | reached | published q=100 |",
                    "|---|---|---|---|---|" + "---|" * (len(qs) + 3)]
             for i, r in enumerate(searched.to_dict("records"), 1):
-                cells = " | ".join(f"{_f(r.get(c), '.2f')} {_ci(r.get(c + '_ci'))}".strip() for c in qs)
+                cells = " | ".join(f"{_f(r.get(c), '.2f')}{short_mark(r, c)} {_ci(r.get(c + '_ci'))}".strip()
+                                   for c in qs)
                 md.append(f"| {i} | {r['row']} | {r['selector']} | {r['seeds']} | {r['labels']} | {cells} | "
                           f"{_f(r.get('queries_to_optimum_median'), 'g')} | {_f(r.get('optimum_reached'), '.0%')} | "
                           f"{notes.cite(r, 'best_test_at_q100')} |")
             md.append("")
+            if any(short_mark(r, c) for r in searched.to_dict("records") for c in qs):
+                md += [SHORT_NOTE, ""]
     return "\n".join(md + notes.lines()) + "\n"
 
 
@@ -175,7 +189,9 @@ def leaderboard(suite_dir: str | Path, out: str | Path | None = None,
     searched = [Path(r) for r in table.run if (Path(r) / "trajectory.csv").is_file()]
     for (bench, dataset), group in _by_column(searched).items():
         pngs.append(plot_search(group, out / f"search_curves_{bench}_{dataset}.png"))
-    md += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
+    more, lines = matrices(table, out)   # a study over several accuracy columns: its matrices
+    pngs += more
+    md += "\n".join(lines) + "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
     written[1].write_text(md)
     body = "\n".join(f'<img src="{p.name}" alt="{p.stem}" style="max-width:100%">' for p in pngs)
     (out / "leaderboard.html").write_text(

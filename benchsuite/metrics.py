@@ -141,6 +141,35 @@ def aggregate(values, level: float = 0.95) -> dict[str, float]:
             "n": n}
 
 
+# ----------------------------------------------------------------------------- comparator view
+# A comparator (CTNAS) judges pairs: p = P(a beats b). Its own measure is a pairwise Kendall tau.
+
+
+def _sign(x: np.ndarray) -> np.ndarray:
+    """+1 / -1 with ties counted +1, as CTNAS's ``_sign`` (chenyaofo/CTNAS ctnas/core/utils.py)."""
+    return np.where(np.asarray(x, dtype=float) >= 0.0, 1.0, -1.0)
+
+
+def pairwise_kendall(p_ab, acc_a, acc_b) -> float:
+    """CTNAS's comparator Kendall tau (``compute_kendall_tau_AR``): the mean over pairs of
+    sign(p - 0.5) · sign(acc_a - acc_b), ties +1. Give each unordered pair once (the reference
+    judges i < j only); for ordered pairs in both orders it is the mean over both judgements."""
+    p, a, b = (np.asarray(x, dtype=float) for x in (p_ab, acc_a, acc_b))
+    if p.size == 0:
+        return float("nan")
+    return float(np.mean(_sign(p - 0.5) * _sign(a - b)))
+
+
+def pair_inconsistency(p_ab, p_ba) -> float:
+    """Share of unordered pairs whose two orders disagree with each other: both say "the first wins"
+    (p(a, b) > 0.5 and p(b, a) > 0.5) or both say "the second wins" (both < 0.5). A consistent
+    comparator has p(a, b) + p(b, a) = 1, so exactly one order says the first wins."""
+    ab, ba = np.asarray(p_ab, dtype=float), np.asarray(p_ba, dtype=float)
+    if ab.size == 0:
+        return float("nan")
+    return float(np.mean((ab > 0.5) == (ba > 0.5)))
+
+
 # ----------------------------------------------------------------------------- search view
 # A search method's result is its trajectory: the validation accuracy of each cell it queried, in
 # order, and (hidden from it) the test accuracy of the same cell.
@@ -176,11 +205,18 @@ def queries_to_optimum(valid, test, optimum: float) -> float:
 
 
 def search_metrics(valid, test, *, optimum: float, budget: int) -> dict[str, float]:
-    """``best_test_at_q{q}`` for every q of SEARCH_QUERIES within the budget, and
-    ``queries_to_optimum``."""
+    """``best_test_at_q{q}`` for every q of SEARCH_QUERIES within the budget,
+    ``queries_to_optimum``, and ``queries_used``: a method that stops early (CTNAS) keeps its last
+    incumbent at every later q, which the tables mark as no equal-budget figure."""
     out = {f"best_test_at_q{q}": best_test_at(valid, test, q) for q in SEARCH_QUERIES if q <= budget}
     out["queries_to_optimum"] = queries_to_optimum(valid, test, optimum)
+    out["queries_used"] = float(len(valid))
     return out
+
+
+def short_of(queries_used, q: int) -> bool:
+    """Whether a best_test_at_q{q} figure is an incumbent from fewer than q queries."""
+    return queries_used == queries_used and queries_used < q
 
 
 def censored_median(values) -> float:

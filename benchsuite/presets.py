@@ -25,15 +25,49 @@ OURS = "benchsuite: the validation batches every cell or mask is measured on"
 # --- rea ----------------------------------------------------------------------------------------
 _NASLIB = "automl/NASLib naslib/defaults/nb201_defaults.yaml"
 _AUTODL_REA = "D-X-Y/AutoDL-Projects scripts-search/algos/R-EA.sh"
+_R_EA = "D-X-Y/AutoDL-Projects exps/algos/R_EA.py"
+_ORACLE_FITNESS = ("benchsuite: the validation column beside the scored one, at the scored fidelity (NB-201 CIFAR-10: "
+                   "cifar10-valid, 200 epochs)")
+_TRIAL_MEAN = "benchsuite: the table's mean over trials (a noise-free oracle)"
+_NB201_REA = {"population": (10, f"{_AUTODL_REA} `--ea_population 10`"),
+              "sample_size": (3, f"{_AUTODL_REA} `--ea_sample_size 3`"),
+              "mutation": ("node", f"{_R_EA} `mutate_arch_func` (a uniform node's uniform input edge)")}
 REA: dict[str, dict[str, Entry]] = {
     "naslib": {"population": (30, f"{_NASLIB} `population_size: 30`"),
                "sample_size": (10, f"{_NASLIB} `sample_size: 10`"),
                "mutation": ("edge", "automl/NASLib naslib/search_spaces/nasbench201/graph.py `mutate` (a uniform "
-                                    "edge)")},
-    "nb201": {"population": (10, f"{_AUTODL_REA} `--ea_population 10`"),
-              "sample_size": (3, f"{_AUTODL_REA} `--ea_sample_size 3`"),
-              "mutation": ("node", "D-X-Y/AutoDL-Projects exps/algos/R_EA.py `mutate_arch_func` (a uniform node's "
-                                   "uniform input edge)")},
+                                    "edge)"),
+               "fitness_epochs": (None, _ORACLE_FITNESS), "trial": ("mean", _TRIAL_MEAN)},
+    "nb201": {**_NB201_REA, "fitness_epochs": (None, _ORACLE_FITNESS), "trial": ("mean", _TRIAL_MEAN)},
+    # the NB-201 paper's protocol: R_EA.py's train_and_eval asks the API for the 12-epoch result
+    # (hp="12") of cifar10-valid's validation set, one random trial (is_random=True)
+    "nb201-paper": {**_NB201_REA,
+                    "fitness_epochs": (12, f"{_R_EA} `train_and_eval`: `get_more_info(..., hp='12')`"),
+                    "trial": ("random", f"{_R_EA} `train_and_eval`: `is_random=True`")},
+}
+
+# --- nao --------------------------------------------------------------------------------------
+# seminas: SemiNAS's NB-101 code (the default); nao: NAO_pytorch's NAO_V1 search, where its values
+# apply to a cell table (its encoder/decoder sizes for token pairs and its supernet do not).
+_SEMINAS = "renqianluo/SemiNAS nasbench/train_seminas.py"
+_NAO_V1 = "renqianluo/NAO_pytorch NAO_V1/train_search.py"
+NAO: dict[str, dict[str, Entry]] = {
+    "seminas": {"hidden": (64, f"{_SEMINAS} line 32 `--hidden_size 64`"),
+                "mlp_layers": (2, f"{_SEMINAS} line 33 `--mlp_layers 2`"),
+                "mlp_hidden": (16, f"{_SEMINAS} line 34 `--mlp_hidden_size 16`"),
+                "predictor": ("residual", "renqianluo/SemiNAS nasbench/encoder.py line 44 `forward_predictor` (MLP "
+                                          "back to the hidden size, residual x sqrt(0.5), linear output)"),
+                "dropout": (0.1, f"{_SEMINAS} line 39 `--dropout 0.1`"),
+                "max_step_size": (100, f"{_SEMINAS} line 42 `--max_step_size 100`")},
+    "nao": {"hidden": (96, f"{_NAO_V1} lines 56, 61 `--controller_encoder_hidden_size 96`, "
+                      "`--controller_decoder_hidden_size 96`"),
+            "mlp_layers": (3, f"{_NAO_V1} line 58 `--controller_mlp_layers 3`"),
+            "mlp_hidden": (200, f"{_NAO_V1} line 59 `--controller_mlp_hidden_size 200`"),
+            "predictor": ("sigmoid", "renqianluo/NAO_pytorch NAO_V1/encoder.py lines 51-69 `Encoder.forward` "
+                                     "(Linear-ReLU-Dropout layers, linear output, sigmoid); target min-max scaled: "
+                                     f"{_NAO_V1} line 725 `encoder_target`"),
+            "dropout": (0.1, f"{_NAO_V1} line 66 `--controller_mlp_dropout 0.1`"),
+            "max_step_size": (50, f"{_NAO_V1} line 772 (`main`): `max_step_size = 50`")},
 }
 
 # --- supernet training, per training mode -----------------------------------------------------
@@ -144,6 +178,8 @@ def _supernet(name: str) -> dict[str, dict[str, Entry]]:
 def _all(name: str) -> dict[str, dict[str, Entry]]:
     if name == "rea":
         return REA
+    if name == "nao":
+        return NAO
     if name in SUPERNET_MODE:
         return _supernet(name)
     return {}

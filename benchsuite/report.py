@@ -311,6 +311,8 @@ def _search_columns(agg: pd.Series) -> dict:
             lo, hi = agg.get(f"{name}_ci_low", np.nan), agg.get(f"{name}_ci_high", np.nan)
             row[f"{name}_ci"] = f"[{lo:.2f}, {hi:.2f}]" if lo == lo else ""
             row[f"{name}_lo"], row[f"{name}_hi"] = lo, hi
+    if "queries_used_mean" in agg:
+        row["queries_used"] = agg["queries_used_mean"]
     if "queries_to_optimum_median" in agg:
         row["queries_to_optimum_median"] = agg["queries_to_optimum_median"]
         row["optimum_reached"] = agg["optimum_reached"]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import metrics
+
 # (column, header, format, which way is better) of the ranking table.
 RANKING = (("spearman", r"Spearman $\rho$", ".3f", "higher"), ("kendall", r"Kendall $\tau$", ".3f", "higher"),
            ("top10_acc", r"Top-10 acc.\ (\%)", ".2f", "higher"), ("regret", r"Regret (pp)", ".2f", "lower"))
@@ -62,13 +64,19 @@ def markdown(table: pd.DataFrame) -> str:
                "| selector | bench | dataset | acc | seeds | labels | " + " | ".join(
                    f"q={c[len('best_test_at_q'):]}" for c in qs) + " | queries to optimum | reached |",
                "|---|---|---|---|---|---|" + "---|" * (len(qs) + 2)]
+        marked = False
         for r in table.to_dict("records"):
             if r.get(qs[0]) != r.get(qs[0]):
                 continue
-            cells = " | ".join(f"{_fmt(r.get(c), '.2f')} {r.get(c + '_ci', '')}".strip() for c in qs)
+            marks = {c: "†" if metrics.short_of(r.get("queries_used", float("nan")), int(c[14:])) else "" for c in qs}
+            marked = marked or any(marks.values())
+            cells = " | ".join(f"{_fmt(r.get(c), '.2f')}{marks[c]} {r.get(c + '_ci', '')}".strip() for c in qs)
             md.append(f"| {display_name(r)} | {r['bench']} | {r['dataset']} | {r['acc_metric']} | {r['seeds']} | "
                       f"{r.get('labels', 0)} | {cells} | {_fmt(r.get('queries_to_optimum_median'), 'g')} | "
                       f"{_fmt(r.get('optimum_reached'), '.0%')} |")
+        if marked:
+            md += ["", "† fewer queries spent than q (mean over seeds: `queries_used` in summary.csv): the figure "
+                   "is the method's last incumbent, not an equal-budget one."]
     return "\n".join(md) + "\n"
 
 

@@ -43,6 +43,14 @@ def compute_metrics(out: Path, cfg: RunConfig, key: tuple[str, int, str], *, n_b
                 lo, hi = metrics.bootstrap_ci(metrics.METRICS.get(name), s, a, n_boot=n_boot, seed=seed)
                 rows += [(*base, str(seed), f"{name}_ci_low", lo, n, labels),
                          (*base, str(seed), f"{name}_ci_high", hi, n, labels)]
+    pairs_path = out / "comparisons.csv"
+    if pairs_path.is_file():   # a comparator's own measures, on its seed's judged pairs
+        pairs = pd.read_csv(pairs_path, dtype={"a": str, "b": str})
+        for seed in cfg.seeds:
+            for name, (value, n) in comparator_metrics(pairs[pairs.seed == seed]).items():
+                rows.append((*base, str(seed), name, value, n, labels))
+                per_seed.setdefault(name, []).append(value)
+                counts[name] = counts.get(name, 0) + n
     traj_path = out / "trajectory.csv"
     if optimum is not None and traj_path.is_file():
         traj = pd.read_csv(traj_path, dtype={"arch": str})
@@ -64,6 +72,20 @@ def compute_metrics(out: Path, cfg: RunConfig, key: tuple[str, int, str], *, n_b
             value = agg[stat] if agg["n"] > 1 or stat in ("mean", "median") else float("nan")
             rows.append((*base, "all", f"{name}_{stat}", value, counts[name], labels))
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def comparator_metrics(pairs: pd.DataFrame) -> dict[str, tuple[float, int]]:
+    """(value, cells) of ``pairwise_kendall`` (each unordered pair once, in the order judged first,
+    as the reference judges i < j) and ``pair_inconsistency`` (both orders) from one seed's
+    ``comparisons.csv`` rows."""
+    if pairs.empty:
+        return {}
+    both = pairs.merge(pairs, left_on=["a", "b"], right_on=["b", "a"], suffixes=("", "_rev"))
+    order = {(a, b): i for i, (a, b) in enumerate(zip(pairs.a, pairs.b))}
+    first = both[[order[(a, b)] < order[(b, a)] for a, b in zip(both.a, both.b)]]
+    n = int(pd.concat([pairs.a, pairs.b]).nunique())
+    return {"pairwise_kendall": (metrics.pairwise_kendall(first.p_a_wins, first.acc_a, first.acc_b), n),
+            "pair_inconsistency": (metrics.pair_inconsistency(first.p_a_wins, first.p_a_wins_rev), n)}
 
 
 def summary_line(mdf: pd.DataFrame, out: Path) -> str:

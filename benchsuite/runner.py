@@ -41,12 +41,10 @@ from .run_folder import (  # noqa: F401  (SCORE_COLUMNS: the output contract)
     write_seed_rows,
 )
 from .run_metrics import METRIC_COLUMNS, compute_metrics, summary_line  # noqa: F401
+from .run_steps import compare_step, search_step
 from .selectors.base import Context, Selector
 from .selectors.registry import SELECTORS
 from .threads import check_threads, set_threads
-
-TRAJECTORY_COLUMNS = ["seed", "query", "arch", "valid_acc", "test_acc", "labelled", "best_arch", "best_valid_acc",
-                      "best_test_acc"]
 
 
 def resolve_device(requested: str, uses_torch: bool) -> str:
@@ -102,17 +100,6 @@ def _describe_derived(arch: str, bench, key: tuple, pool: list[str]) -> dict[str
             "n_pool": len(pool)}
 
 
-def trajectory_rows(seed: int, history: list[tuple[str, float]], test: dict[str, float],
-                    labelled: set[str]) -> list[dict]:
-    """One row per query: the cell, the validation accuracy the method saw, the test accuracy it
-    did not, and the incumbent (best by validation so far) with its test accuracy."""
-    valid = [v for _, v in history]
-    best, _ = metrics.best_so_far(valid, [test[a] for a, _ in history])
-    return [{"seed": seed, "query": i + 1, "arch": a, "valid_acc": v, "test_acc": test[a], "labelled": a in labelled,
-             "best_arch": history[b][0], "best_valid_acc": history[b][1], "best_test_acc": test[history[b][0]]}
-            for i, ((a, v), b) in enumerate(zip(history, best))]
-
-
 def _check_hparams(cfg: RunConfig, sel_cls: type, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """The selector's keyword arguments from --hp and --labels; unknown names fail here, before
     any data is read. ``base``: the values they override (a given selector's own)."""
@@ -157,6 +144,9 @@ class Plan:
     device: str
     build: Callable[[int], Any]        # seed -> selector
     first: Any                         # the first seed's selector, already built
+    trials: dict[str, tuple[float, ...]] | None = None   # per-trial validation values a query draws from
+    trial: str = "mean"                # what a query answers: the trial "mean" or one "random" trial
+    served: dict | None = None         # the shipped table a ranking is answered from (proxy_tables)
 
     searches = property(lambda self: "search" in self.sel_cls.capabilities)
     ranks = property(lambda self: "rank" in self.sel_cls.capabilities)
@@ -200,15 +190,40 @@ def plan(cfg: RunConfig, selector: Selector | None = None) -> Plan:
 
     first = build(cfg.seeds[0])
     labels = first.labelled_budget()
+    trials, trial = None, "mean"
+    if searches and hasattr(first, "query_protocol"):
+        epochs, trial = first.query_protocol()
+        if epochs is not None and epochs != key[1]:
+            if labels:
+                raise ConfigError(f"selector {cfg.selector!r}: labelled cells and queries read one validation "
+                                  f"column; a query fidelity of {epochs} epochs is for search methods without labels")
+            vkey = bench.validation_column((key[0], int(epochs), key[2]))
+            valid = dict(zip(bench.archs(*vkey), bench.accuracy(bench.archs(*vkey), *vkey)))
+            pool = [a for a in bench.archs(*key) if a in valid]
+            budget = min(cfg.queries or DEFAULT_QUERIES, len(pool))
+        trials = bench.trials(vkey) if trial == "random" else None
     if labels and vkey is None:   # a labelled_budget() of its own, without the declaration
         raise ConfigError(f"selector {cfg.selector!r} asks for {labels} labelled cells but does not declare the "
                           "input 'labels'")
     if searches and labels > budget:
         raise ConfigError(f"{labels} labelled cells are more than the query budget of {budget}")
     _choose(pool, cfg.seeds[0], cfg.sample if "rank" in sel_cls.capabilities else 1, labels)   # enough cells?
+    served = None
+    if cfg.table and (selector is not None or sel_cls.capabilities != {"rank"} or labels):
+        raise ConfigError(f"--table answers a registered training-free ranker from a shipped table; "
+                          f"{cfg.selector!r} is not one")
+    if selector is None and sel_cls.capabilities == {"rank"} and not labels:
+        from . import proxy_tables
+
+        served = proxy_tables.serving(cfg.selector, first, bench.space, key[0], cfg.seeds, compute=cfg.compute,
+                                      table=cfg.table)
+        if served is not None:
+            table = served["name"]
+            first = proxy_tables.Served(first, cfg.selector, table)
+            build = (lambda make: lambda seed: proxy_tables.Served(make(seed), cfg.selector, table))(build)
     first.preflight(Context(space=bench.space, dataset=key[0], seed=cfg.seeds[0], device=device,
                             data_dir=cfg.data_dir))
-    return Plan(sel_cls, bench, key, pool, vkey, valid, budget, labels, device, build, first)
+    return Plan(sel_cls, bench, key, pool, vkey, valid, budget, labels, device, build, first, trials, trial, served)
 
 
 def run(cfg: RunConfig, *, log: Callable[[str], None] = print, selector: Selector | None = None) -> Path:
@@ -243,8 +258,19 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
         info["validation_column"] = {"dataset": vkey[0], "fidelity": vkey[1], "metric": vkey[2],
                                      "source": bench.source(*vkey)}
     if searches:
-        info["search"] = {"budget": budget, "optimum": float(bench.accuracy(pool, *key).max())}
+        # what a query answered: the column, and one random trial or the mean (the embedded tables
+        # hold means only, so a "random" protocol on them reads the mean, and says so)
+        answered = "one random trial" if p.trials else "the trial mean"
+        if p.trial == "random" and not p.trials:
+            answered += " (one random trial was asked; the data holds no per-trial values)"
+            log(f"note: {cfg.selector} asks for one random trial per query, but {bench.source(*vkey)} holds trial "
+                "means only; each query reads the mean")
+        info["search"] = {"budget": budget, "optimum": float(bench.accuracy(pool, *key).max()),
+                          "fitness": {"dataset": vkey[0], "fidelity": vkey[1], "metric": vkey[2],
+                                      "trial": p.trial, "answers": answered}}
     # what the selector declares, and where it still differs from its reference ([] where nowhere)
+    if p.served:   # answered from a shipped table: which file, its checksum, how it was computed
+        info["scores_from"] = p.served
     info.update(hparams=p.first.hparams(), capabilities=sorted(sel_cls.capabilities), inputs=sorted(sel_cls.inputs),
                 uses_torch=bool(sel_cls.uses_torch), deviations=list(p.first.deviations))
     manifest.write_json(out / "run.json", info)
@@ -273,8 +299,10 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
                 record["labelled_excluded"] = labelled
             if p.ranks:
                 _score(selector, ctx, todo, bench, key, cfg, out, record)
+                if callable(getattr(selector, "compare", None)):
+                    record["comparator"] = compare_step(selector, ctx, scored, bench, key, out)
             if searches:
-                record["search"] = _search(selector, ctx, bench, key, pool, valid, budget, out)
+                record["search"] = search_step(selector, ctx, bench, key, pool, valid, budget, out, p.trials)
             if "derive" in sel_cls.capabilities:
                 derived = selector.derive(ctx)
                 if not isinstance(derived, str):
@@ -390,22 +418,3 @@ def _check_scores(name: str, chunk: list[str], s: np.ndarray) -> None:
         i = int(np.flatnonzero(np.isinf(s))[0])
         raise SelectorError(f"selector {name!r} scored {chunk[i]} as {s[i]}; scores must be finite numbers, or NaN "
                             "for a cell it cannot score")
-
-
-def _search(selector, ctx: Context, bench, key: tuple, pool: list[str], valid: dict[str, float], budget: int,
-            out: Path) -> dict[str, Any]:
-    """Run one seed's search on a fresh oracle (labelled cells first) and write its trajectory."""
-    from .selectors.search.oracle import Oracle
-
-    oracle = Oracle(bench.space, {a: valid[a] for a in pool}, budget)
-    for arch in ctx.labelled:
-        oracle.query(arch)
-    t0 = time.time()
-    selector.search(oracle, ctx)
-    test = dict(zip([a for a, _ in oracle.history], bench.accuracy([a for a, _ in oracle.history], *key)))
-    rows = trajectory_rows(ctx.seed, oracle.history, test, set(ctx.labelled))
-    write_seed_rows(out / "trajectory.csv", ctx.seed, rows)
-    best = rows[-1] if rows else {}
-    return {"budget": budget, "queries_used": oracle.used, "seconds": round(time.time() - t0, 3),
-            "best_arch": best.get("best_arch"), "best_valid_acc": best.get("best_valid_acc"),
-            "best_test_acc": best.get("best_test_acc")}

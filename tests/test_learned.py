@@ -235,10 +235,11 @@ def test_learned_search_shows_its_queries(capsys, monkeypatch):
 
 
 def test_tnao_searches_without_fine_tuning():
-    """finetune_epochs=0 is allowed (its constraint): the search goes on with the stage-1 model instead
-    of failing on a loss no epoch computed."""
-    hp = {**get_selector("tnao").fast_hparams, "finetune_epochs": 0}
+    """The default (finetune_epochs=0, training and search separated): the search goes on with the
+    stage-1 model, round after round, until the budget is spent."""
+    hp = get_selector("tnao").fast_hparams
     oracle, labelled = _labelled_oracle(hp["labels"], budget=16)
     sel = get_selector("tnao", seed=0, **hp)
     sel.search(oracle, Context(space="nb201", dataset="cifar10", seed=0, labelled=labelled))
-    assert oracle.used == 16 and len(sel.fit_report["rounds"]) == 1
+    assert sel.finetune_epochs == 0 and oracle.used == 16
+    assert len(sel.fit_report["rounds"]) == 1 and sel.fit_report["search_rounds"] == 2

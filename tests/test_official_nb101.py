@@ -57,6 +57,9 @@ def test_tfrecord_gives_every_column_with_the_mean_over_repeats(tfrecord, monkey
     np.testing.assert_allclose(b.accuracy(archs, "cifar10", 108, "test"), [90.0, 91.0, 92.0])
     np.testing.assert_allclose(b.accuracy(archs[:1], "cifar10", 36, "valid"), [80.0])
     assert [b.params_m[a] for a in archs] == [1.0, 2.0, 3.0]
+    # each repeat's validation accuracy, for an oracle that answers one random repeat
+    np.testing.assert_allclose(b.trials(("cifar10", 108, "valid"))[archs[1]], [91.0, 92.0, 93.0])
+    assert b.trials(("cifar10", 108, "test")) is None
     assert b.checksums["nasbench_only108.tfrecord"] == tfr.digest(tfrecord)
     assert list((tmp_path / "cache" / "official" / "nb101_tfrecord").glob("*.csv.gz"))
     assert NB101(official_path=str(tfrecord)).coverage() == b.coverage()   # from the cache

@@ -36,7 +36,8 @@ def test_best_so_far_and_search_metrics():
     best, bt = metrics.best_so_far(valid, test)
     assert best.tolist() == [0, 1, 1, 3, 3] and bt.tolist() == [81, 84, 84, 93, 93]   # ties keep the incumbent
     m = metrics.search_metrics(valid, test, optimum=93, budget=50)
-    assert m == {"best_test_at_q10": 93.0, "best_test_at_q50": 93.0, "queries_to_optimum": 4.0}
+    assert m == {"best_test_at_q10": 93.0, "best_test_at_q50": 93.0, "queries_to_optimum": 4.0,
+                 "queries_used": 5.0}
     assert metrics.queries_to_optimum(valid, test, 94) != metrics.queries_to_optimum(valid, test, 94)   # NaN
     assert metrics.censored_median([10, float("nan"), 30]) == 30 and metrics.censored_median([1, np.nan]) == np.inf
 
@@ -100,7 +101,7 @@ def test_rea_presets_and_bad_values():
     r = get_selector("rea", preset="nb201")
     assert (r.population, r.sample_size, r.mutation) == (10, 3, "node")
     assert get_selector("rea").hparams()["population"] == 30
-    with pytest.raises(ConfigError, match="preset must be one of naslib, nb201, got 'fast'"):
+    with pytest.raises(ConfigError, match="preset must be one of naslib, nb201, nb201-paper, got 'fast'"):
         get_selector("rea", preset="fast")
 
 
@@ -203,7 +204,8 @@ def test_search_views_name_the_column_they_report(tmp_path):
 
 
 @pytest.mark.parametrize("args, expect", [
-    (["--selector", "params", "--labels", "5"], "takes no labelled cells; these do: ctnas, eproxy-dps, nao, tnao"),
+    (["--selector", "params", "--labels", "5"],
+     "takes no labelled cells; these do: ctnas, eproxy-dps, nao, ridge, tnao"),
     (["--selector", "params", "--queries", "5"], "--queries applies to search methods"),
     (["--selector", "rea", "--sample", "50"], "ranks none"),
     (["--selector", "rea", "--queries", "0"], "--queries must be at least 1"),

@@ -203,7 +203,7 @@ def test_the_runner_never_scores_a_selector_that_does_not_rank(tmp_path, monkeyp
                  "--no-plots"]) == 0
     run = json.loads((out / "run.json").read_text())
     assert run["capabilities"] == ["search"] and run["uses_torch"] is False
-    assert run["deviations"] == list(SELECTORS.get("rea").deviations) != []
+    assert run["deviations"] == list(SELECTORS.get("rea")().deviations) != []
     assert (out / "trajectory.csv").is_file()
 
 

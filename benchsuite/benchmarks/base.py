@@ -38,6 +38,8 @@ class Benchmark(abc.ABC):
         self._columns: dict[tuple[str, int, str], dict[str, float]] = {}
         self._sources: dict[tuple[str, int, str], str] = {}
         self.checksums: dict[str, str] = {}  # file -> sha256 of every file read
+        # per-trial values of a column, where the data keeps them (official files' validation sets)
+        self._trials: dict[tuple[str, int, str], dict[str, list[float]]] = {}
 
     # -- coverage -------------------------------------------------------------------------------
     def coverage(self) -> list[Coverage]:
@@ -88,6 +90,12 @@ class Benchmark(abc.ABC):
             raise CoverageError(f"{len(missing)} archs have no accuracy in this column, e.g. {missing[0]!r}")
         return np.array([col[a] for a in archs], dtype=float)
 
+    def trials(self, key: tuple[str, int, str]) -> dict[str, tuple[float, ...]] | None:
+        """Each cell's per-trial values of column ``key`` (its accuracy is their mean), or None where
+        the data holds only the mean (the embedded tables)."""
+        have = self._trials.get(key)
+        return {a: tuple(v) for a, v in have.items()} if have else None
+
     def source(self, dataset: str, fidelity: int | None = None, metric: str | None = None) -> str:
         return self._sources[self.resolve(dataset, fidelity, metric)]
 
@@ -102,9 +110,16 @@ class Benchmark(abc.ABC):
         self.checksums[name] = digest
         params = table[table.metric == "params_m"]
         self.params_m = dict(zip(params.arch, params.value))
-        for (dataset, fidelity, metric), group in table[table.metric != "params_m"].groupby(
+        per_trial = table.metric.str.contains(official.TRIAL_MARK, regex=False)
+        for (dataset, fidelity, metric), group in table[(table.metric != "params_m") & ~per_trial].groupby(
                 ["dataset", "fidelity", "metric"], sort=False):
             self._add((dataset, int(fidelity), metric), group.arch.tolist(), group.value.tolist(), name)
+        trials = table[per_trial]
+        for (dataset, fidelity, metric), group in trials.groupby(["dataset", "fidelity", "metric"], sort=False):
+            col = self._trials.setdefault((dataset, int(fidelity), metric.split(official.TRIAL_MARK)[0]), {})
+            for a, v in zip(group.arch.tolist(), group.value.tolist()):
+                if v == v:
+                    col.setdefault(a, []).append(float(v))
 
     def _add(self, key: tuple[str, int, str], archs: Sequence[str], values: Sequence[float], source: str) -> None:
         col = self._columns.setdefault(key, {})

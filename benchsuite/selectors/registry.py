@@ -41,6 +41,7 @@ for _name, _target in {
     "ctnas": "benchsuite.selectors.learned.ctnas:CTNASSelector",
     "nao": "benchsuite.selectors.learned.nao:NAOSelector",
     "tnao": "benchsuite.selectors.learned.tnao:TNAOSelector",
+    "ridge": "benchsuite.selectors.learned.ridge:RidgeSelector",
     "random-search": "benchsuite.selectors.search.baselines:RandomSearch",
     "rea": "benchsuite.selectors.search.baselines:REA",
 }.items():

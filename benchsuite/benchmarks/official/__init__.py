@@ -5,10 +5,12 @@
 - NAS-Bench-101 ``nasbench_only108.tfrecord`` / ``nasbench_full.tfrecord``: ``nb101_tfrecord``.
 
 Each reader flattens its file once into a tidy table ``(arch, dataset, fidelity, metric, value)``
-(metric ``test`` / ``valid`` in percent, or ``params_m``) cached under ``$BENCHSUITE_CACHE/official``
-keyed by the file's SHA-256, so later runs read a small CSV instead of the multi-GB original. None of
-them executes anything from the file: the ``.pth`` is loaded with ``weights_only=True``, NATS pickles
-through an unpickler that admits three named globals, and the tfrecord is JSON and protobuf bytes.
+(metric ``test`` / ``valid`` in percent, or ``params_m``; ``valid#<trial>`` is one trial's
+validation accuracy where the file keeps trials, for oracles that answer one random trial) cached
+under ``$BENCHSUITE_CACHE/official`` keyed by the file's SHA-256, so later runs read a small CSV
+instead of the multi-GB original. None of them executes anything from the file: the ``.pth`` is
+loaded with ``weights_only=True``, NATS pickles through an unpickler that admits three named
+globals, and the tfrecord is JSON and protobuf bytes.
 """
 from __future__ import annotations
 
@@ -23,17 +25,21 @@ from ...errors import ConfigError, DataNotFoundError
 from .. import sources
 
 COLUMNS = ["arch", "dataset", "fidelity", "metric", "value"]
+TRIAL_MARK = "#"   # metric "valid#777": trial (seed or repeat) 777's own value
+# The cached tables' layout: a new one (the trial rows) converts each file again instead of trusting
+# a table written without them.
+TABLE_VERSION = 2
 
 # What `benchsuite data` says each official source gives (the readers below produce exactly this).
 FORMATS = {
     "nb201": [("NAS-Bench-201 .pth (v1_0-e61699, v1_1-096897)",
                "15,625 cells: cifar10 test, cifar10-valid valid/test, cifar100 and imagenet16 valid/test, "
-               "at 12 and 200 epochs (the file's mean over trials); params"),
+               "at 12 and 200 epochs (the file's mean over trials; validation also per trial); params"),
               ("NATS-Bench topology folder (NATS-tss-v1_0-3ffb9-simple)",
                "the same columns for the cells whose files are present (all 15,625 in the official folder)")],
     "nb101": [("NAS-Bench-101 nasbench_only108.tfrecord (or nasbench_full.tfrecord)",
                "423,624 cells: cifar10 valid/test at 108 epochs (full file: also 4, 12, 36), mean over the "
-               "3 repeats; params")],
+               "3 repeats (validation also per repeat); params")],
 }
 
 
@@ -99,7 +105,7 @@ def sha256_memo(path: Path) -> str:
 def cached(kind: str, digest: str, build: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, str]:
     """Build the table once per file content; written to a temporary name and moved into place, so
     an interrupted conversion leaves nothing that a later run would trust."""
-    path = sources.cache_dir() / "official" / kind / f"{digest}.csv.gz"
+    path = sources.cache_dir() / "official" / kind / f"{digest}-v{TABLE_VERSION}.csv.gz"
     if path.is_file():
         return pd.read_csv(path), digest
     table = build()[COLUMNS]

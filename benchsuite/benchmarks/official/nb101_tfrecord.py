@@ -10,11 +10,11 @@ decoded here by its wire format: ``evaluation_data`` (field 1, repeated; [0] at 
 [1] halfway, [2] end of training) with ``validation_accuracy`` (4) and ``test_accuracy`` (5) as
 doubles, and ``trainable_parameters`` (field 2, varint).
 
-Table: per cell and epoch budget, the end-of-training validation and test accuracy in percent,
-the mean over the file's repeats (3 per cell), as NAS-Bench-201 tables average trials; params in
-millions. Every record's module hash is recomputed from its cell (``spaces.nb101.cell_hash``, the
-official fingerprint; all of the first 5,000 cells, then one in 20) and must match, so a
-systematic misreading cannot pass unnoticed.
+Table: per cell and epoch budget, the end-of-training validation and test accuracy in percent, the
+mean over the file's repeats (3 per cell), as NAS-Bench-201 tables average trials, and each repeat's
+validation accuracy (metric ``valid#1`` …); params in millions. Every record's module hash is
+recomputed from its cell (``spaces.nb101.cell_hash``, the official fingerprint; all of the first
+5,000 cells, then one in 20) and must match, so a systematic misreading cannot pass unnoticed.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import pandas as pd
 from ...errors import ArchError, BenchsuiteError
 from ...progress import Progress
 from ...spaces import nb101 as space
-from . import COLUMNS, sha256_memo
+from . import COLUMNS, TRIAL_MARK, sha256_memo
 
 _MASK_DELTA = 0xA282EAD8   # TensorFlow core/lib/hash/crc32c.h kMaskDelta
 _FINAL = 2                 # evaluation_data index at the end of training (nasbench/api.py)
@@ -177,7 +177,7 @@ def digest(path: Path) -> str:
 
 def read_table(path: Path) -> pd.DataFrame:
     cells: dict[str, tuple[str, float]] = {}          # module hash -> (arch string, params in M)
-    sums: dict[tuple[str, int], list[float]] = {}     # (hash, epochs) -> [valid sum, test sum, repeats]
+    sums: dict[tuple[str, int], list] = {}            # (hash, epochs) -> [valid sum, test sum, repeats, valids]
     total = path.stat().st_size
     with Progress(total, desc="reading NAS-Bench-101", unit="B") as bar:
         done = 0
@@ -203,18 +203,20 @@ def read_table(path: Path) -> pd.DataFrame:
                         raise BenchsuiteError(f"{path}: record {module_hash}'s cell hashes to "
                                               f"{space.cell_hash(cell)}; the file is not NAS-Bench-101's")
                     cells[module_hash] = (cell.to_string(), params / 1e6)
-                acc = sums.setdefault((module_hash, int(epochs)), [0.0, 0.0, 0])
+                acc = sums.setdefault((module_hash, int(epochs)), [0.0, 0.0, 0, []])
                 acc[0] += valid
                 acc[1] += test
                 acc[2] += 1
+                acc[3].append(valid)
             bar.update(offset - done)
             done = offset
     if not sums:
         raise BenchsuiteError(f"{path} holds no records")
     rows = []
-    for (h, epochs), (valid, test, n) in sums.items():
+    for (h, epochs), (valid, test, n, valids) in sums.items():
         arch = cells[h][0]
         rows += [(arch, "cifar10", epochs, "valid", valid / n), (arch, "cifar10", epochs, "test", test / n)]
+        rows += [(arch, "cifar10", epochs, f"valid{TRIAL_MARK}{i}", v) for i, v in enumerate(valids, 1)]
     for arch, params in cells.values():
         rows.append((arch, "cifar10", 108, "params_m", params))
     return pd.DataFrame(rows, columns=COLUMNS)

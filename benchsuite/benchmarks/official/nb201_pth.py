@@ -12,7 +12,7 @@ import pandas as pd
 
 from ...errors import BenchsuiteError
 from ...spaces import nb201 as space
-from . import COLUMNS, sha256_memo
+from . import COLUMNS, TRIAL_MARK, sha256_memo
 
 # (our dataset, NB201 dataset, NB201 set, our metric)
 _SETS = (
@@ -28,7 +28,8 @@ _SETS = (
 
 def arch_rows(arch: str, by_hp: dict) -> list[tuple]:
     """Tidy rows of one cell from its ``{epochs: ArchResults}`` (NB-201's and NATS-Bench's layout):
-    each set's accuracy after the last epoch, the mean over the trials the file holds."""
+    each set's accuracy after the last epoch, the mean over the trials the file holds, and for the
+    validation sets each trial's own (metric ``valid#<seed>``)."""
     space.parse_arch(arch)
     rows = []
     for hp, res in by_hp.items():
@@ -40,6 +41,10 @@ def arch_rows(arch: str, by_hp: dict) -> list[tuple]:
             except (KeyError, ValueError):
                 continue
             rows.append((arch, ours, int(hp), metric, float(acc)))
+            if metric == "valid":   # queries read validation: each trial too, for a one-random-trial oracle
+                for seed in res.get_dataset_seeds(ds):
+                    one = res.get_metrics(ds, setname, is_random=int(seed))["accuracy"]
+                    rows.append((arch, ours, int(hp), f"{metric}{TRIAL_MARK}{int(seed)}", float(one)))
         if int(hp) == 200 and "cifar10" in res.get_dataset_names():
             rows.append((arch, "cifar10", 200, "params_m", float(res.get_compute_costs("cifar10")["params"])))
     return rows

@@ -1,25 +1,37 @@
-"""``nao``: Neural Architecture Optimization (Luo et al., NeurIPS 2018), written anew after the
-NB-101 code of SemiNAS (renqianluo/SemiNAS, nasbench/: controller.py, encoder.py, decoder.py,
-train_seminas.py, utils.py), without SemiNAS's synthetic (pseudo-labelled) data.
+"""``nao``: Neural Architecture Optimization (Luo et al., NeurIPS 2018), written anew after two
+codes of its authors: SemiNAS's NB-101 code (renqianluo/SemiNAS, nasbench/: controller.py,
+encoder.py, decoder.py, train_seminas.py, utils.py), without SemiNAS's synthetic (pseudo-labelled)
+data, and NAO_pytorch (renqianluo/NAO_pytorch NAO_V1/: train_search.py, encoder.py). Presets
+(``benchsuite.presets.NAO``, each value with its source): ``seminas`` (the default) takes
+SemiNAS's NB-101 settings, ``nao`` NAO_pytorch's where they apply to a cell table (its predictor
+MLP, hidden size, maximum step size); explicit hyperparameters override either.
 
-Encoder (``encoder.py``): token embedding (64) with dropout 0.1, a bidirectional LSTM projected
-back to 64 plus a residual, L2-normalised per position; the cell embedding is the normalised mean.
-Predictor: a 2-layer MLP (64 -> 16 -> 64, ReLU, dropout) with a residual, then a linear output.
-Decoder (``decoder.py``): an LSTM started from the cell embedding, with attention over the encoder
-outputs, residuals scaled by sqrt(0.5), greedy decoding restricted to the tokens each position may
-hold after the tokens before it (``spaces.<space>.seq_allowed``: every decoded sequence is a
-valid cell). Loss 0.8 MSE (standardised accuracy) + 0.2 token NLL
-(``trade_off``); Adam 1e-3, weight decay 1e-4, gradient norm 5, batch 100, 1000 epochs.
+Encoder (SemiNAS ``encoder.py``, under both presets): token embedding (``hidden``) with dropout, a
+bidirectional LSTM projected back to ``hidden`` plus a residual, L2-normalised per position; the
+cell embedding is the normalised mean. Predictor (``predictor``): ``residual`` (SemiNAS
+``forward_predictor``): ``mlp_layers`` layers hidden -> ``mlp_hidden`` -> ... -> hidden (ReLU,
+dropout), a residual scaled by sqrt(0.5), a linear output, regressing the standardised accuracy;
+``sigmoid`` (NAO_pytorch ``NAO_V1/encoder.py``): ``mlp_layers`` layers hidden -> ``mlp_hidden`` ->
+... -> ``mlp_hidden`` (ReLU, dropout), a linear output and a sigmoid, regressing the accuracy
+min-max scaled to [0, 1] over the training cells (``NAO_V1/train_search.py``: ``encoder_target``).
+Decoder (SemiNAS ``decoder.py``): an LSTM started from the cell embedding, with attention over the
+encoder outputs, residuals scaled by sqrt(0.5), greedy decoding restricted to the tokens each
+position may hold after the tokens before it (``spaces.<space>.seq_allowed``: every decoded
+sequence is a valid cell). Loss 0.8 MSE + 0.2 token NLL (``trade_off``); Adam 1e-3, weight decay
+1e-4, gradient norm 5, batch 100, 1000 epochs (both codes agree on these).
 
-Search (``train_seminas.py: main``): the top ``k`` (100) cells by validation accuracy are encoded
-and moved along the predictor's gradient, ``e + λ·∂f/∂e`` with λ = 1, 2, ... (up to
-``max_step_size`` 100), and decoded, until ``new_arch`` (300) new valid cells are found; those are
-queried, the model trains again on everything queried, and so on until the budget is spent.
-Differences, stated: the target is standardised by the labelled cells' own mean and std (SemiNAS
-hard-codes NB-101's); the first cells are the run's random labelled cells (SemiNAS draws 1,100 and
-keeps those with validation accuracy >= 90%, a filter that reads labels it does not count); NB-201
-cells are the six op tokens; on NB-101 only the last column may emit the output token. Where the
-benchmark lacks a decoded cell (the NB-101 bundle), the nearest covered unqueried cell is queried.
+Search (``train_seminas.py: main``; the same moves in NAO_pytorch's ``train_search.py: main``): the
+top ``k`` (100) cells by validation accuracy are encoded and moved along the predictor's gradient,
+``e + λ·∂f/∂e`` with λ = 1, 2, ... (up to ``max_step_size``: SemiNAS 100, NAO_pytorch 50), and
+decoded, until ``new_arch`` (300) new valid cells are found; those are queried, the model trains
+again on everything queried, and so on until the budget is spent.
+Differences, stated: the first cells are the run's random labelled cells (SemiNAS draws 1,100 and
+keeps those with validation accuracy >= 90%, a filter that reads labels it does not count); the
+``residual`` target is standardised by the labelled cells' own mean and std (SemiNAS hard-codes
+NB-101's); labels and queries read the table's value, where SemiNAS asks ``nasbench.query`` for one
+random repeat; NB-201 cells are the six op tokens; on NB-101 only the last column may emit the
+output token. Where the benchmark lacks a decoded cell (the NB-101 bundle), the nearest covered
+unqueried cell is queried.
 """
 from __future__ import annotations
 
@@ -28,7 +40,8 @@ import math
 
 import numpy as np
 
-from ...hparams import Interval
+from ... import presets
+from ...hparams import Choice, Interval, Rule
 from ...progress import Progress
 from ...spaces import get_space
 from ..base import Context
@@ -47,7 +60,8 @@ from .common import (
 )
 
 
-def _nao_module(vocab: int, length: int, hidden: int, mlp_hidden: int, dropout: float, allowed):
+def _nao_module(vocab: int, length: int, hidden: int, mlp_hidden: int, dropout: float, allowed, *,
+                mlp_layers: int = 2, predictor: str = "residual"):
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -58,8 +72,11 @@ def _nao_module(vocab: int, length: int, hidden: int, mlp_hidden: int, dropout: 
             self.enc_embedding = nn.Embedding(vocab, hidden)
             self.enc_rnn = nn.LSTM(hidden, hidden, 1, batch_first=True, bidirectional=True)
             self.out_proj = nn.Linear(2 * hidden, hidden)
-            self.mlp = nn.ModuleList([nn.Linear(hidden, mlp_hidden), nn.Linear(mlp_hidden, hidden)])
-            self.regressor = nn.Linear(hidden, 1)
+            widths = [hidden] + [mlp_hidden] * mlp_layers
+            if predictor == "residual" and mlp_layers:
+                widths[-1] = hidden   # the residual adds the MLP's output back onto the embedding
+            self.mlp = nn.ModuleList([nn.Linear(a, b) for a, b in zip(widths, widths[1:])])
+            self.regressor = nn.Linear(widths[-1], 1)
             self.dec_embedding = nn.Embedding(vocab, hidden)
             self.dec_rnn = nn.LSTM(hidden, hidden, 1, batch_first=True)
             self.attn_in = nn.Linear(hidden, hidden, bias=False)
@@ -70,6 +87,8 @@ def _nao_module(vocab: int, length: int, hidden: int, mlp_hidden: int, dropout: 
             x = emb
             for layer in self.mlp:
                 x = F.dropout(F.relu(layer(x)), dropout, self.training)
+            if predictor == "sigmoid":
+                return torch.sigmoid(self.regressor(x)).squeeze(-1)
             return self.regressor((emb + x) * math.sqrt(0.5)).squeeze(-1)
 
         def encode(self, seq):
@@ -112,43 +131,87 @@ def _nao_module(vocab: int, length: int, hidden: int, mlp_hidden: int, dropout: 
     return NAO()
 
 
+def _predictor_ok(preset: str, mlp_layers: int | None, predictor: str | None) -> bool:
+    p = presets.values("nao", preset) if preset in presets.names("nao") else {}
+    layers = p.get("mlp_layers") if mlp_layers is None else mlp_layers
+    return (p.get("predictor") if predictor is None else predictor) != "residual" or layers != 1
+
+
 @SELECTORS.register("nao")
 class NAOSelector(LearnedSelector):
     """Encoder -> predictor, attention decoder back to a cell; search by gradient steps in the embedding."""
 
     name = "nao"
-    deviations = (
-        "follows SemiNAS's NB-101 code (max step size 100, a 64-16-64 predictor MLP), not NAO_pytorch (max step "
-        "size 50, a 3 x 200 MLP)",
-        "the target is standardised by the labelled cells' own mean and std (SemiNAS hard-codes NB-101's)",
-        "starts from the run's K random labelled cells; SemiNAS draws 1,100 and keeps those with validation "
-        "accuracy >= 90%, a filter that reads labels it does not count",
-        "keeps k = 100 seed cells even where that is every labelled cell of the first round",
-        VALID_DECODER,
-    )
     hparam_constraints = {
-        **{k: Interval(int, 1, None) for k in ("epochs", "batch_size", "hidden", "mlp_hidden", "k", "new_arch",
-                                               "max_step_size")},
-        **{k: Interval(float, 0, None) for k in ("lr", "weight_decay", "grad_bound", "dropout")},
+        "preset": Choice(*presets.names("nao")),
+        **{k: Interval(int, 1, None) for k in ("epochs", "batch_size", "k", "new_arch")},
+        **{k: [Interval(int, 1, None), None] for k in ("hidden", "mlp_hidden", "max_step_size")},
+        "mlp_layers": [Interval(int, 0, None), None], "predictor": [Choice("residual", "sigmoid"), None],
+        "dropout": [Interval(float, 0, 1), None],
+        **{k: Interval(float, 0, None) for k in ("lr", "weight_decay", "grad_bound")},
         "trade_off": Interval(float, 0, 1)}
+    hparam_rules = (Rule(("preset", "mlp_layers", "predictor"),
+                         lambda preset, mlp_layers, predictor: _predictor_ok(preset, mlp_layers, predictor),
+                         "{predictor} residual needs {mlp_layers} 0 or at least 2 (its last layer maps back to "
+                         "the embedding)"),)
     fast_hparams = {"labels": 8, "epochs": 3, "hidden": 16, "mlp_hidden": 8, "k": 4, "new_arch": 4,
                     "max_step_size": 3}
 
-    def __init__(self, *, seed: int = 0, device: str = "cpu", labels: int = 100, epochs: int = 1000,
-                 batch_size: int = 100, lr: float = 1e-3, weight_decay: float = 1e-4, grad_bound: float = 5.0,
-                 trade_off: float = 0.8, hidden: int = 64, mlp_hidden: int = 16, dropout: float = 0.1, k: int = 100,
-                 new_arch: int = 300, max_step_size: int = 100) -> None:
+    def __init__(self, *, seed: int = 0, device: str = "cpu", labels: int = 100, preset: str = "seminas",
+                 epochs: int = 1000, batch_size: int = 100, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 grad_bound: float = 5.0, trade_off: float = 0.8, hidden: int | None = None,
+                 mlp_layers: int | None = None, mlp_hidden: int | None = None, predictor: str | None = None,
+                 dropout: float | None = None, k: int = 100, new_arch: int = 300,
+                 max_step_size: int | None = None) -> None:
         super().__init__(seed=seed, device=device, labels=labels)
+        p = presets.values("nao", preset)
+        given = {"hidden": hidden, "mlp_layers": mlp_layers, "mlp_hidden": mlp_hidden, "predictor": predictor,
+                 "dropout": dropout, "max_step_size": max_step_size}
+        self.preset = preset
+        for key, value in given.items():   # an explicit value overrides the preset's
+            setattr(self, key, p[key] if value is None else value)
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
-        self.grad_bound, self.trade_off, self.hidden, self.mlp_hidden = grad_bound, trade_off, hidden, mlp_hidden
-        self.dropout, self.k, self.new_arch, self.max_step_size = dropout, k, new_arch, max_step_size
+        self.grad_bound, self.trade_off, self.k, self.new_arch = grad_bound, trade_off, k, new_arch
+
+    @property
+    def deviations(self) -> tuple[str, ...]:
+        out = []
+        if self.preset == "nao":
+            out += ["the encoder and decoder are SemiNAS's (a bidirectional LSTM over hidden-size token embeddings, "
+                    "projected back with a residual); NAO_pytorch's NAO_V1 encoder is a unidirectional LSTM over "
+                    "48-d embeddings of token pairs, and its code has no NB-201 or NB-101 cells",
+                    "dropout also drops the encoder's and decoder's token embeddings; NAO_pytorch drops only in the "
+                    "predictor MLP (--controller_encoder_dropout 0, --controller_decoder_dropout 0)",
+                    "cells are labelled by the table; NAO_pytorch's search (NAO-WS) scores them with a weight-"
+                    "sharing supernet on one validation batch and starts from 600 random cells"]
+        else:
+            out += ["trains on the queried cells only, without SemiNAS's 10,000 pseudo-labelled cells (--m 10000, "
+                    "beside the real cells up-sampled x10): NAO itself has none",
+                    "starts from the run's K random labelled cells; SemiNAS draws 1,100 and keeps those with "
+                    "validation accuracy >= 90%, a filter that reads labels it does not count",
+                    "labels and queries are the table's value (NB-201, NB-101 tfrecord: the mean over trials); "
+                    "SemiNAS asks nasbench.query, which returns one of NB-101's 3 repeats at random "
+                    "(google-research/nasbench api.py query: sampled_index = random.randint(0, num_repeats - 1))"]
+        if self.predictor == "residual":
+            out.append("the target is standardised by the labelled cells' own mean and std (SemiNAS hard-codes "
+                       "NB-101's)")
+        return (*out, "keeps k = 100 seed cells even where that is every labelled cell of the first round",
+                VALID_DECODER)
+
+    def _target(self, accs: list[float]) -> np.ndarray:
+        """What the predictor regresses: z-scores (``residual``, SemiNAS) or the accuracies min-max
+        scaled to [0, 1] over the training cells (``sigmoid``, NAO_pytorch's ``encoder_target``)."""
+        if self.predictor == "residual":
+            return standardise(accs)[0]
+        v = np.asarray(accs, dtype=float)
+        return (v - v.min()) / ((v.max() - v.min()) or 1.0)
 
     def _train(self, model, archs: list[str], accs: list[float], epochs: int) -> dict:
         import torch
         import torch.nn.functional as F
 
         seq = sequence_batch(self.space, archs, self.device)
-        target = torch.tensor(standardise(accs)[0], dtype=torch.float32, device=self.device)
+        target = torch.tensor(self._target(accs), dtype=torch.float32, device=self.device)
         opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + len(archs))
         model.train()
@@ -171,7 +234,8 @@ class NAOSelector(LearnedSelector):
         self.space = ctx.space
         mod = get_space(ctx.space)
         self.model = _nao_module(mod.SEQ_VOCAB, mod.SEQ_LENGTH, self.hidden, self.mlp_hidden, self.dropout,
-                                 allowed_tokens(ctx.space)).to(self.device)
+                                 allowed_tokens(ctx.space), mlp_layers=self.mlp_layers,
+                                 predictor=self.predictor).to(self.device)
         archs = list(ctx.labelled)
         self.fit_report = {"rounds": [self._train(self.model, archs, [ctx.labelled[a] for a in archs], self.epochs)]}
 

@@ -20,6 +20,11 @@ class SearchMethod(Selector):
     def search(self, oracle, ctx: Context) -> None:
         """Query cells until the oracle's budget is spent."""
 
+    def query_protocol(self) -> tuple[int | None, str]:
+        """What a query answers: (training epochs of the validation column, None for the scored
+        fidelity; "mean" over trials or one "random" trial). The runner builds the oracle from it."""
+        return None, "mean"
+
 
 def rng_for(seed: int, tag: int) -> np.random.Generator:
     """A method's own stream, a function of (seed, method tag) only."""

@@ -4,11 +4,18 @@ The runner builds one per seed from the benchmark's *validation* column (never t
 run is scored on), hands it to ``Selector.search`` and writes what it records to
 ``trajectory.csv``, adding the test accuracy the method never saw. A query is a distinct cell:
 asking again for a cell already answered costs nothing (a method that trained a network once does
-not train it again); past the budget a new query raises ``QueryBudgetExhausted``.
+not train it again) and gets the same answer; past the budget a new query raises
+``QueryBudgetExhausted``.
+
+With ``trials`` (each cell's per-trial values, where the data keeps them) a query answers one trial
+drawn with ``rng``, as a method that trains the cell once sees one training run's outcome
+(NB-201's R_EA.py: ``is_random=True``); without, the trial mean.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 
 class QueryBudgetExhausted(Exception):
@@ -16,11 +23,15 @@ class QueryBudgetExhausted(Exception):
 
 
 class Oracle:
-    def __init__(self, space: str, accuracy: Mapping[str, float], budget: int):
+    def __init__(self, space: str, accuracy: Mapping[str, float], budget: int, *,
+                 trials: Mapping[str, Sequence[float]] | None = None, rng: np.random.Generator | None = None):
         if budget < 1:
             raise ValueError(f"a query budget must be at least 1, got {budget}")
+        if trials is not None and rng is None:
+            raise ValueError("an oracle answering one random trial needs its rng")
         self.space = space
         self._acc = dict(accuracy)
+        self._trials, self._rng = trials, rng
         self.budget = min(int(budget), len(self._acc))
         self.history: list[tuple[str, float]] = []   # (cell, validation accuracy) in query order
         self._seen: dict[str, float] = {}
@@ -51,7 +62,8 @@ class Oracle:
             raise KeyError(f"the benchmark has no accuracy for {arch!r}; query cells from candidates()")
         if self.remaining <= 0:
             raise QueryBudgetExhausted(f"all {self.budget} queries are spent")
-        acc = self._acc[arch]
+        runs = self._trials.get(arch) if self._trials is not None else None
+        acc = float(runs[int(self._rng.integers(len(runs)))]) if runs else self._acc[arch]
         self._seen[arch] = acc
         self.history.append((arch, acc))
         return acc
