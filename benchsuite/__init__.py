@@ -32,5 +32,13 @@ def evaluate(selector, **kwargs):
     return _evaluate(selector, **kwargs)
 
 
+def proxy_table(bench: str = "nb201", dataset: str = "cifar10"):
+    """The package's all-cell proxy table as a DataFrame: arch, index, class, every proxy it holds,
+    every accuracy column of the benchmark. See ``benchsuite.proxy_tables``."""
+    from .proxy_tables import proxy_table as _proxy_table
+
+    return _proxy_table(bench, dataset)
+
+
 __all__ = ["BENCHMARKS", "METRICS", "SELECTORS", "BenchsuiteError", "Context", "Selector", "evaluate",
-           "get_selector", "list_selectors", "load_benchmark"]
+           "get_selector", "list_selectors", "load_benchmark", "proxy_table"]

@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--metrics", help="comma-separated ranking metrics (default: all)")
     r.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     r.add_argument("--no-plots", action="store_true", help="draw no plots into the run folder after the run")
+    r.add_argument("--compute", action="store_true",
+                   help="compute a proxy even where the package's all-cell table holds it at these settings")
+    r.add_argument("--table", metavar="NAME",
+                   help="answer a proxy from this shipped table (e.g. nb201-cifar10) whatever --dataset: proxies "
+                        "computed on those images, ranked against the dataset's accuracy")
     r.add_argument("--threads", type=int, metavar="N",
                    help="torch's CPU threads (default 1: faster than one per core for these small networks, "
                         "see benchmarks/perf_threads.py)")
@@ -139,7 +144,7 @@ def cmd_run(a) -> int:
         labels=a.labels, queries=a.queries,
         seeds=parse_seeds(a.seeds), device=a.device, out=a.out, resume=a.resume, hparams=parse_hparams(a.hp),
         metrics=tuple(m.strip() for m in a.metrics.split(",")) if a.metrics else None,
-        data_dir=a.data_dir, official=a.official, n_boot=a.n_boot, threads=a.threads,
+        data_dir=a.data_dir, official=a.official, n_boot=a.n_boot, threads=a.threads, compute=a.compute, table=a.table,
     ).resolved()
     if cfg.n_boot == 0:
         print("benchsuite: note: --n-boot 0: metrics.csv will have no bootstrap CIs for rho and tau", file=sys.stderr)

@@ -32,6 +32,8 @@ class RunConfig:
     shard: tuple[int, int] | None = None  # (i, K): score only positions i, i+K, ... of each seed's cells (suites)
     n_boot: int = 1000                # bootstrap resamples for the rho/tau CIs
     threads: int | None = None        # torch's CPU threads; None: benchsuite.threads.DEFAULT_THREADS (1)
+    compute: bool = False             # compute proxies even where a shipped all-cell table holds them
+    table: str | None = None          # answer from this shipped proxy table whatever the dataset
 
     def __post_init__(self) -> None:
         if self.sample is not None and self.sample < 2:
@@ -55,6 +57,8 @@ class RunConfig:
             raise ConfigError(f"--n-boot must be 0 (no bootstrap CIs) or more, got {self.n_boot}")
         if self.chunk is not None and self.chunk < 1:
             raise ConfigError(f"chunk must be at least 1, got {self.chunk}")
+        if self.compute and self.table:
+            raise ConfigError("--compute and --table exclude each other: compute, or answer from a table")
         if self.shard is not None and not (len(self.shard) == 2 and 0 <= self.shard[0] < self.shard[1]):
             raise ConfigError(f"shard must be (i, K) with 0 <= i < K, got {self.shard}")
 
@@ -76,7 +80,7 @@ class RunConfig:
 
     # Fields that must agree for --resume to continue a run rather than mix two runs.
     IDENTITY = ("bench", "dataset", "selector", "fidelity", "acc", "sample", "labels", "queries", "hparams",
-                "official", "shard")
+                "official", "shard", "table")
 
 
 # Query budget of a search method per seed when --queries is not given: the largest budget the

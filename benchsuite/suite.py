@@ -11,9 +11,10 @@
     hp = { num_classes = 10 }
 
 Row keys: name, bench, dataset, fidelity, acc, selector, hp, sample, seeds (a list or "0-4"),
-labels, queries, metrics, n_boot, device, shards. ``shards = K`` splits a ranking row's cells into
-K tasks (a whole-space proxy job spread over workers); their scores are merged, in the order a
-serial run writes them, into the row's own scores.csv, so the row's metrics are the serial ones.
+labels, queries, metrics, n_boot, device, shards, official, table, compute. ``shards = K`` splits a
+ranking row's cells into K tasks (a whole-space proxy job spread over workers); their scores are
+merged, in the order a serial run writes them, into the row's own scores.csv, so the row's metrics
+are the serial ones.
 
 ``run_suite`` skips rows already finished with the same identity, resumes interrupted ones and
 refuses a folder run with other settings. The engine is local (serial, in this process) or Dask
@@ -39,7 +40,7 @@ from .config import RunConfig, parse_seeds
 from .errors import BenchsuiteError, ConfigError
 
 ROW_KEYS = ("name", "bench", "dataset", "fidelity", "acc", "selector", "hp", "sample", "seeds", "labels", "queries",
-            "metrics", "n_boot", "device", "shards", "official")
+            "metrics", "n_boot", "device", "shards", "official", "table", "compute")
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def _row_config(spec: dict[str, Any], where: str) -> Row:
     seeds = parse_seeds(seeds) if isinstance(seeds, str) else tuple(int(s) for s in seeds)
     metrics = spec.get("metrics")
     kwargs = {k: spec[k] for k in ("bench", "dataset", "fidelity", "acc", "sample", "labels", "queries", "n_boot",
-                                   "device", "official") if k in spec}
+                                   "device", "official", "table", "compute") if k in spec}
     try:
         cfg = RunConfig(selector=str(spec["selector"]), seeds=seeds, hparams=dict(spec.get("hp", {})),
                         metrics=tuple(metrics) if metrics else None, **kwargs)
