@@ -23,6 +23,14 @@ VALID_DECODER = ("the decoder emits only tokens that keep the cell valid (spaces
                  "discards invalid cells")
 
 
+def fit_key(name: str, ctx: Context) -> tuple:
+    """What a learned selector's fit is a function of (space, seed, labelled cells), so it fits once
+    per seed however the runner chunks the scoring; at least 2 labelled cells, or a one-line error."""
+    if len(ctx.labelled) < 2:
+        raise ConfigError(f"{name} needs at least 2 labelled cells, got {len(ctx.labelled)}")
+    return ctx.space, ctx.seed, tuple(ctx.labelled)
+
+
 class LearnedSelector(Selector):
     """A selector trained on ``labels`` labelled cells (validation accuracy, drawn by the runner and
     left out of every metric), that scores any list of cells with what it learned and, as a search
@@ -44,11 +52,9 @@ class LearnedSelector(Selector):
         self._fitted_on: tuple | None = None
 
     def _ensure_fit(self, ctx: Context) -> None:
-        key = (ctx.space, ctx.seed, tuple(ctx.labelled))
+        key = fit_key(self.name, ctx)
         if self._fitted_on == key:
             return
-        if len(ctx.labelled) < 2:
-            raise ConfigError(f"{self.name} needs at least 2 labelled cells, got {len(ctx.labelled)}")
         import torch
 
         torch.manual_seed(self.seed)

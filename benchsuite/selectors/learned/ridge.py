@@ -21,6 +21,7 @@ from ...hparams import Interval
 from ...spaces import get_space
 from ..base import Context, Selector
 from ..registry import SELECTORS
+from .common import fit_key
 
 # The leave-one-out grid: 1e-3 .. 1e3, two values a decade, 13 in all.
 ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-3, 3, 13))
@@ -100,11 +101,9 @@ class RidgeSelector(Selector):
         self.fit_report: dict[str, Any] = {}
 
     def _ensure_fit(self, ctx: Context) -> None:
-        key = (ctx.space, ctx.seed, tuple(ctx.labelled))
+        key = fit_key(self.name, ctx)
         if self._fitted_on == key:
             return
-        if len(ctx.labelled) < 2:
-            raise ConfigError(f"{self.name} needs at least 2 labelled cells, got {len(ctx.labelled)}")
         archs = list(ctx.labelled)
         acc = np.array([ctx.labelled[a] for a in archs], dtype=float)
         if not np.isfinite(acc).all():
