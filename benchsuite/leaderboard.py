@@ -132,14 +132,14 @@ def leaderboard_markdown(table: pd.DataFrame, title: str) -> str:
             searched = searched.sort_values(key, ascending=False)
             md += [f"## Search: {bench} {dataset}, {acc} accuracy of the best cell found by validation accuracy", "",
                    "| # | row | selector | seeds | labels | " + " | ".join(f"q={c[14:]}" for c in qs)
-                   + " | queries to optimum (median) | reached | published q=100 |",
-                   "|---|---|---|---|---|" + "---|" * (len(qs) + 3)]
+                   + " | queries to optimum (median) | reached | fitness | published q=100 |",
+                   "|---|---|---|---|---|" + "---|" * (len(qs) + 4)]
             for i, r in enumerate(searched.to_dict("records"), 1):
                 cells = " | ".join(f"{_f(r.get(c), '.2f')}{short_mark(r, c)} {_ci(r.get(c + '_ci'))}".strip()
                                    for c in qs)
                 md.append(f"| {i} | {r['row']} | {r['selector']} | {r['seeds']} | {r['labels']} | {cells} | "
                           f"{_f(r.get('queries_to_optimum_median'), 'g')} | {_f(r.get('optimum_reached'), '.0%')} | "
-                          f"{notes.cite(r, 'best_test_at_q100')} |")
+                          f"{r.get('fitness') or ''} | {notes.cite(r, 'best_test_at_q100')} |")
             md.append("")
             if any(short_mark(r, c) for r in searched.to_dict("records") for c in qs):
                 md += [SHORT_NOTE, ""]

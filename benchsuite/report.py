@@ -259,8 +259,12 @@ def _run_extras(run_dir: Path) -> dict:
     """Columns read from a run's own files beside its metrics: the derived cell and supernet cost."""
     derived, derived_acc = derived_summary(run_dir)
     seconds, images_per_s = training_summary(run_dir)
+    # what a search's queries answered: "<dataset> <metric> <epochs>ep, <trial>" (run.json: search.fitness)
+    fit = (read_run_json(run_dir).get("search") or {}).get("fitness") or {}
+    fitness = (f"{fit['dataset']} {fit['metric']} {fit['fidelity']}ep, "
+               f"{'one random trial' if fit['answers'] == 'one random trial' else 'trial mean'}" if fit else "")
     return {"derived": derived, "derived_acc": derived_acc, "supernet_seconds": seconds,
-            "supernet_images_per_s": images_per_s}
+            "supernet_images_per_s": images_per_s, "fitness": fitness}
 
 
 def _row_header(run_dir: Path, m: pd.DataFrame) -> dict:

@@ -42,6 +42,7 @@ for _name, _target in {
     "nao": "benchsuite.selectors.learned.nao:NAOSelector",
     "tnao": "benchsuite.selectors.learned.tnao:TNAOSelector",
     "ridge": "benchsuite.selectors.learned.ridge:RidgeSelector",
+    "zc_gbt": "benchsuite.selectors.learned.zc_gbt:ZcGbtSelector",
     "random-search": "benchsuite.selectors.search.baselines:RandomSearch",
     "rea": "benchsuite.selectors.search.baselines:REA",
 }.items():
