@@ -74,12 +74,8 @@ def _chosen(proxies: str | None, held: Sequence[str], table: str) -> list[str]:
 def proxy_features(table: str, names: Sequence[str], archs: Sequence[str]) -> np.ndarray:
     """[len(archs), len(names)] of the table's values, rows by each cell's official index."""
     from ... import proxy_tables
-    from ...spaces import nb201
 
-    frame = proxy_tables.load(table)
-    index = nb201._index_map()
-    rows = np.array([index[a] for a in archs], dtype=np.int64)
-    values = frame[list(names)].to_numpy(dtype=float)[rows] if names else np.zeros((len(archs), 0))
+    values = proxy_tables.values(table, names, archs) if names else np.zeros((len(archs), 0))
     big = np.finfo(float).max
     return np.nan_to_num(values, nan=np.nan, posinf=big, neginf=-big)
 
