@@ -3,11 +3,13 @@
     python benchmarks/build_proxy_tables.py [--shards results/zero_cost_all/shards]
         [--into benchsuite/data/proxy_tables] [--check]
 
-For each table folder of ``--shards`` (``nb201-cifar10``, ``nb201-cifar100``), every proxy whose
-shards cover all 6,466 isomorphism classes goes in as a column (a partial one is listed and left
-out; ``params`` and ``flops`` are computed on every cell). A table has one row per cell in official
-order: ``index``, ``class`` (the official index of its class's first cell, where a proxy's value
-was computed) and the proxies, sorted by name; it is
+For each table folder of ``--shards`` (``nb201-cifar10``, ``nb201-cifar100``, ``nb101-cifar10``),
+every proxy whose shards cover all 6,466 isomorphism classes (NB-101: all the bundle's 301 cells)
+goes in as a column (a partial one is listed and left out; ``params`` and ``flops`` are computed
+on every cell). An NB-201 table has one row per cell in official order: ``index``, ``class`` (the
+official index of its class's first cell, where a proxy's value was computed) and the proxies,
+sorted by name; an NB-101 table ``index``, ``arch`` (the bundle's cells in the embedded table's
+order) and the proxies. It is
 written as xz-compressed CSV (each value's shortest exact repr) beside ``manifest.json``, which
 pins its SHA-256 and records each proxy's settings, images, version and compute time. The bytes
 are a function of the shards alone, so ``--check`` rebuilds them and fails when the shipped files
@@ -28,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchsuite import proxy_tables  # noqa: E402
 
-SERVED = {"nb201-cifar10": ["cifar10", "cifar10-valid"], "nb201-cifar100": ["cifar100"]}
+SERVED = {"nb201-cifar10": ["cifar10", "cifar10-valid"], "nb201-cifar100": ["cifar100"], "nb101-cifar10": ["cifar10"]}
 
 
 def classes() -> list[int]:
@@ -60,16 +62,25 @@ def read_proxy(folder: Path, n_classes: int, n_cells: int) -> tuple[dict[int, fl
     record = {"settings": meta["settings"], "images": meta["images"], "benchsuite": meta["benchsuite"],
               "seed": meta["seed"], "computed_per": per, "computed": len(values),
               "compute_seconds": round(seconds, 1), "threads": meta["threads"]}
+    if "shared_pass" in meta:   # computed in one pass with these (compute_seconds: that pass's, summed)
+        record["shared_pass"] = meta["shared_pass"]
     return values, record
 
 
 def build(shards: Path) -> dict[str, tuple[bytes, dict]]:
     """Table name -> (file bytes, manifest entry)."""
-    cls = classes()
-    n_classes = len(set(cls))
     out = {}
     for folder in sorted(p for p in shards.iterdir() if p.is_dir()):
         print(folder.name)
+        space = folder.name.split("-", 1)[0]
+        if space == "nb201":   # a row per cell, its class's value; the class is the cell's own on NB-101
+            cls = classes()
+            rows = {"index": range(len(cls)), "class": cls}
+        else:
+            cells = proxy_tables.cells_of(space)
+            cls = list(range(len(cells)))
+            rows = {"index": cls, "arch": cells}
+        n_classes = len(set(cls))
         columns, records = {}, {}
         for pdir in sorted(p for p in folder.iterdir() if p.is_dir()):
             got = read_proxy(pdir, n_classes, len(cls))
@@ -79,9 +90,9 @@ def build(shards: Path) -> dict[str, tuple[bytes, dict]]:
                 records[pdir.name] = got[1]
         if not columns:
             continue
-        table = pd.DataFrame({"index": range(len(cls)), "class": cls, **columns})
+        table = pd.DataFrame({**rows, **columns})
         raw = proxy_tables.encode(table)
-        entry = {"file": f"{folder.name}.csv.xz", "sha256": hashlib.sha256(raw).hexdigest(), "space": "nb201",
+        entry = {"file": f"{folder.name}.csv.xz", "sha256": hashlib.sha256(raw).hexdigest(), "space": space,
                  "serves": SERVED[folder.name], "seed": 0, "cells": len(cls), "proxies": records}
         out[folder.name] = (raw, entry)
         print(f"  {len(columns)} proxies: {', '.join(columns)}; {len(raw) / 1024:.0f} KiB")

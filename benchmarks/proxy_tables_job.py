@@ -1,12 +1,13 @@
-"""Compute training-free proxies on every NB-201 isomorphism class: the shards the package's
-all-cell tables are built from (``benchmarks/build_proxy_tables.py``).
+"""Compute training-free proxies on every NB-201 isomorphism class (and the NB-101 bundle's cells):
+the shards the package's all-cell tables are built from (``benchmarks/build_proxy_tables.py``).
 
     BENCHSUITE_DATA=../shared/data python benchmarks/proxy_tables_job.py \
-        [--proxies params,l2_norm,...] [--tables nb201-cifar10,nb201-cifar100] \
+        [--proxies params,l2_norm,...] [--tables nb201-cifar10,nb201-cifar100,nb101-cifar10] \
         [--out results/zero_cost_all/shards] [--workers 2] [--shard-size 250]
 
-Each of the 6,466 classes is computed once, on its first cell in official order (the cell every
-selector computes it on; ``params`` and ``flops``, functions of the cell itself, on every cell), by
+Each of NB-201's 6,466 classes is computed once, on its first cell in official order (the cell every
+selector computes it on; ``params`` and ``flops``, functions of the cell itself, on every cell), and
+on NB-101 (``nb101-cifar10``) each of the bundle's 301 cells, by
 the selector itself at its default settings, seed 0, one torch thread per process (``--workers``
 processes). The work is cut into shards of ``--shard-size`` classes; a finished shard is written as
 ``<out>/<table>/<proxy>/shard-NNN.csv`` (official index, value) and then ``shard-NNN.json``
@@ -14,6 +15,13 @@ processes). The work is cut into shards of ``--shard-size`` classes; a finished 
 in progress and a rerun skips every finished one. Tables run in the order given (CIFAR-10 first),
 proxies in the order given (cheapest first by default), so an interrupted job leaves whole proxies.
 A new proxy is a new folder: the others are not recomputed.
+
+The proxies one forward feeds (snip, grad_norm, fisher, grasp, jacov, naswot: ``measures.SHARED``)
+asked for together are computed in one pass per shard, as ``share=True`` computes them, and each is
+then read back from the proxy cache through its own selector at its default settings, so its shard
+records those settings; the values are the ones each computes alone (the forward is the same
+train-mode forward; ``measures.py``). Such a shard's ``seconds`` is the shared pass's and its
+``shared_pass`` lists the proxies that pass computed. ``--alone`` computes every proxy by itself.
 """
 from __future__ import annotations
 
@@ -33,8 +41,9 @@ DEFAULT_PROXIES = ("params", "flops", "l2_norm", "tenas_lr", "az_complexity", "s
 # Functions of the cell itself rather than of the network it computes: a conv cut off from the
 # output still counts, so isomorphic cells differ; computed on every cell (milliseconds each).
 PER_CELL = ("params", "flops")
-# table -> the dataset its proxies are computed for (images and classes)
-TABLES = {"nb201-cifar10": "cifar10", "nb201-cifar100": "cifar100"}
+# table -> (space, the dataset its proxies are computed for: images and classes)
+TABLES = {"nb201-cifar10": ("nb201", "cifar10"), "nb201-cifar100": ("nb201", "cifar100"),
+          "nb101-cifar10": ("nb101", "cifar10")}
 
 
 def representatives() -> list[int]:
@@ -46,22 +55,55 @@ def representatives() -> list[int]:
     return sorted(index[a] for a in nb201_representatives().values())
 
 
+def groups(proxies: list[str], alone: bool) -> list[tuple[str, ...]]:
+    """The proxies in computing units: those of one shared pass together (in the order given), the
+    others one by one."""
+    from benchsuite.selectors.proxies.measures import SHARED
+
+    together = () if alone else tuple(p for p in proxies if p in SHARED)
+    if len(together) < 2:
+        return [(p,) for p in proxies]
+    return [together if p == together[0] else (p,) for p in proxies if p == together[0] or p not in together]
+
+
 def run_shard(task: tuple) -> tuple[str, str, int, int, float]:
-    table, proxy, number, indices, out, data_dir = task
-    from benchsuite import SELECTORS
+    table, unit, number, indices, out, data_dir = task
+    from benchsuite import SELECTORS, proxy_tables
     from benchsuite.selectors.base import Context
-    from benchsuite.spaces import nb201
     from benchsuite.threads import set_threads
 
     set_threads(1)
-    selector = SELECTORS.get(proxy)(seed=0)
-    ctx = Context(space="nb201", dataset=TABLES[table], seed=0, device="cpu", data_dir=data_dir)
-    archs = nb201.all_archs()
+    space, dataset = TABLES[table]
+    ctx = Context(space=space, dataset=dataset, seed=0, device="cpu", data_dir=data_dir)
+    every = proxy_tables.cells_of(space)
+    cells = [every[i] for i in indices]
     t0 = time.time()
-    selector.preflight(ctx)
-    values = selector.score([archs[i] for i in indices], ctx)
+    if len(unit) > 1:   # one pass fills the proxy cache with all of them
+        joint = SELECTORS.get(unit[0])(seed=0)
+        joint._names = lambda: set(unit)   # what share=True does, for these proxies only
+        joint.preflight(ctx)
+        joint.score(cells, ctx)
     seconds = time.time() - t0
-    folder = Path(out) / table / proxy
+    for proxy in unit:
+        t1 = time.time()
+        values, selector = score_default(proxy, cells, ctx)
+        write_shard(Path(out) / table / proxy, number, indices, values, selector, dataset,
+                    seconds + time.time() - t1, unit if len(unit) > 1 else None)
+    return table, ",".join(unit), number, len(indices), time.time() - t0
+
+
+def score_default(proxy: str, cells: list[str], ctx) -> tuple:
+    """``proxy`` at its default settings, seed 0, on ``cells`` (from the cache a shared pass filled)."""
+    from benchsuite import SELECTORS
+
+    selector = SELECTORS.get(proxy)(seed=0)
+    selector.preflight(ctx)
+    return selector.score(cells, ctx), selector
+
+
+def write_shard(folder: Path, number: int, indices: list[int], values, selector, dataset: str, seconds: float,
+                shared: tuple[str, ...] | None) -> None:
+    """``shard-NNN.csv`` (official index, value), then ``shard-NNN.json``, each written atomically."""
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / f"shard-{number:03d}.csv"
     tmp = csv.with_suffix(".csv.part")
@@ -70,13 +112,14 @@ def run_shard(task: tuple) -> tuple[str, str, int, int, float]:
     from benchsuite import __version__
 
     images = getattr(selector, "_images", None)
-    meta = {"cells": len(indices), "seconds": round(seconds, 3), "seed": 0, "dataset": TABLES[table],
+    meta = {"cells": len(indices), "seconds": round(seconds, 3), "seed": 0, "dataset": dataset,
             "settings": {k: v for k, v in selector.hparams().items() if k not in ("seed", "device")},
             "images": list(images) if images else None, "benchsuite": __version__, "threads": 1}
+    if shared:
+        meta["shared_pass"] = sorted(shared)
     tmp = csv.with_suffix(".json.part")
     tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
     os.replace(tmp, csv.with_suffix(".json"))
-    return table, proxy, number, len(indices), seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--shard-size", type=int, default=250)
     ap.add_argument("--classes", type=int, default=None, help="only the first N classes (a smoke run)")
+    ap.add_argument("--alone", action="store_true", help="compute each proxy by itself, no shared pass")
     args = ap.parse_args(argv)
     from benchsuite import SELECTORS
     from benchsuite.progress import Progress
@@ -98,27 +142,37 @@ def main(argv: list[str] | None = None) -> int:
     for t in tables:
         if t not in TABLES:
             sys.exit(f"proxy_tables_job: unknown table {t!r}; known: {', '.join(TABLES)}")
-    from benchsuite.spaces import nb201
+    from benchsuite import proxy_tables
 
     reps = representatives()[:args.classes]
-    every = list(range(len(nb201.all_archs())))[:args.classes]
+    every = {space: list(range(len(proxy_tables.cells_of(space))))[:args.classes]
+             for space in {TABLES[t][0] for t in tables}}
 
-    def shards(p: str) -> list[list[int]]:
-        cells = every if p in PER_CELL else reps
+    def shards(table: str, unit: tuple[str, ...]) -> list[list[int]]:
+        space = TABLES[table][0]   # NB-101's bundle cells are all computed: no class is shared there
+        cells = every[space] if unit[0] in PER_CELL or space != "nb201" else reps
         return [cells[i:i + args.shard_size] for i in range(0, len(cells), args.shard_size)]
 
+    def done(table: str, proxy: str, number: int) -> bool:
+        return (Path(args.out) / table / proxy / f"shard-{number:03d}.json").is_file()
+
     data_dir = os.environ.get("BENCHSUITE_DATA")
-    tasks = [(t, p, n, s, args.out, data_dir) for t in tables for p in proxies for n, s in enumerate(shards(p))]
-    todo = [x for x in tasks if not (Path(args.out) / x[0] / x[1] / f"shard-{x[2]:03d}.json").is_file()]
-    print(f"{len(reps)} classes (every cell for {', '.join(PER_CELL)}); {len(tasks) - len(todo)} of {len(tasks)} "
-          f"shards done, {len(todo)} to go on {args.workers} processes", flush=True)
+    units = groups(proxies, args.alone)
+    tasks = [(t, unit, n, s) for t in tables for unit in units for n, s in enumerate(shards(t, unit))]
+    # a rerun computes only the proxies a shard still lacks (a shared pass only for two or more)
+    todo = [(t, left, n, s, args.out, data_dir) for t, unit, n, s in tasks
+            if (left := tuple(p for p in unit if not done(t, p, n)))]
+    sizes = ", ".join(f"{t}: {len(reps) if TABLES[t][0] == 'nb201' else len(every[TABLES[t][0]])}" for t in tables)
+    print(f"classes per table {sizes} (every cell for {', '.join(PER_CELL)}); {len(tasks) - len(todo)} of {len(tasks)} "
+          f"shards done, {len(todo)} to go on {args.workers} processes "
+          f"({'; '.join('+'.join(u) for u in units if len(u) > 1) or 'no'} shared pass)", flush=True)
     cells = seconds = 0.0
     t0 = time.time()
     with get_context("spawn").Pool(args.workers) as pool, Progress(len(todo), "proxy shards", unit="shard") as bar:
-        for table, proxy, number, n, s in pool.imap(run_shard, todo):
+        for table, unit, number, n, s in pool.imap(run_shard, todo):
             cells, seconds = cells + n, seconds + s
             bar.update(1)
-            print(f"{table} {proxy} shard {number:03d}: {n} classes in {s:.1f} s ({n / s:.1f} cells/s); "
+            print(f"{table} {unit} shard {number:03d}: {n} classes in {s:.1f} s ({n / s:.1f} cells/s); "
                   f"{cells / (time.time() - t0):.2f} classes/s overall", flush=True)
     return 0
 

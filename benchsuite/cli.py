@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--workers", type=int, help="workers of the local Dask cluster, one thread each (default: one per "
                                                  "core)")
     sr.add_argument("--no-plots", action="store_true", help="draw no plots into the row folders after the suite")
+    sr.add_argument("--rows", help="run only the rows whose names match these comma-separated patterns "
+                                   "(fnmatch, e.g. 'synflow-*,*-nb101'); the leaderboard still covers every "
+                                   "finished row")
 
     ck = sub.add_parser("check", help="compare a suite folder with its golden table; exit 1 if a metric got worse")
     ck.add_argument("suite_dir")
@@ -294,7 +297,8 @@ def cmd_suite(a) -> int:
 
     try:
         out = run_suite(a.file, a.out, engine=a.engine, address=a.address, scheduler_file=a.scheduler_file,
-                        workers=a.workers, command=["benchsuite", *a.argv])
+                        workers=a.workers, command=["benchsuite", *a.argv],
+                        only=[p for p in a.rows.split(",") if p] if a.rows else None)
     except BenchsuiteError:   # some rows failed: the finished ones still get their plots
         _plot_rows(a, Path(a.out))
         raise

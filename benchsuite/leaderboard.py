@@ -17,12 +17,16 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from .errors import ConfigError
 from .report import new_figure, plot_search, save_figure, summarize, with_pdfs
 from .report_inputs import finished_rows, read_csv, read_run_json, read_suite
 from .report_latex import query_columns
 from .report_matrix import matrices
 
 PUBLISHED_COLUMNS = ["selector", "bench", "dataset", "metric", "value", "measured_on", "source", "where"]
+# Optional: the accuracy column a value was measured on (acc_metric test/valid, fidelity in epochs);
+# a value that names them is printed beside the rows scored on that column only, blank = any column.
+PUBLISHED_COLUMN_KEYS = ("acc_metric", "fidelity")
 
 
 def read_published(path: str | Path | None = None) -> pd.DataFrame:
@@ -38,8 +42,32 @@ def read_published(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def _read_published(path: str | Path) -> pd.DataFrame:
-    return read_csv(path, "published values", PUBLISHED_COLUMNS, by_run=False, rows=False,
-                    keys=("selector", "bench", "dataset", "metric"), numbers=("value",))
+    pub = read_csv(path, "published values", PUBLISHED_COLUMNS, by_run=False, rows=False,
+                   keys=("selector", "bench", "dataset", "metric"), numbers=("value",))
+    for col in PUBLISHED_COLUMN_KEYS:
+        if col not in pub:
+            pub[col] = np.nan
+    bad = pub.fidelity.notna() & pd.to_numeric(pub.fidelity, errors="coerce").isna()
+    if bad.any():
+        raise ConfigError(f"published values {path}: fidelity must be a number of epochs or empty, not "
+                          f"{pub.fidelity[bad].iloc[0]!r} (row {int(bad.idxmax()) + 2})")
+    pub["fidelity"] = pd.to_numeric(pub.fidelity)
+    return pub
+
+
+def _with_published(table: pd.DataFrame, pub: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``table`` with the first published ``metric`` of each row's selector, bench and dataset whose
+    column (acc_metric, fidelity), where the value names one, is the row's."""
+    names = {"value": f"published_{metric}", "source": f"published_{metric}_source",
+             "where": f"published_{metric}_where", "measured_on": f"published_{metric}_on"}
+    keys = ["selector", "bench", "dataset"]
+    p = pub[pub.metric == metric].rename(columns={k: f"pub_{k}" for k in PUBLISHED_COLUMN_KEYS})
+    rows = table[keys + list(PUBLISHED_COLUMN_KEYS)].reset_index(names="_row").merge(p, on=keys)
+    fits = np.ones(len(rows), dtype=bool)
+    for k in PUBLISHED_COLUMN_KEYS:
+        fits &= (rows[f"pub_{k}"].isna() | (rows[f"pub_{k}"] == rows[k])).to_numpy()
+    first = rows[fits].drop_duplicates("_row").set_index("_row")[list(names)].rename(columns=names)
+    return table.join(first).reindex(columns=[*table.columns, *names.values()])
 
 
 def _extras(run_dir: Path) -> dict:
@@ -58,11 +86,9 @@ def leaderboard_table(suite_dir: str | Path, published: str | Path | None = None
     extra = pd.DataFrame([_extras(d) for d in rows])
     table = pd.concat([table.reset_index(drop=True), extra], axis=1)
     pub = read_published(published)
-    for metric in ("spearman", "kendall", "best_test_at_q100"):
-        p = pub[pub.metric == metric].drop_duplicates(["selector", "bench", "dataset"])
-        p = p.rename(columns={"value": f"published_{metric}", "source": f"published_{metric}_source",
-                              "where": f"published_{metric}_where", "measured_on": f"published_{metric}_on"})
-        table = table.merge(p.drop(columns=["metric"]), on=["selector", "bench", "dataset"], how="left")
+    table = table.reset_index(drop=True)
+    for metric in ("spearman", "kendall", "best_test_at_q100", "pairwise_agreement"):
+        table = _with_published(table, pub, metric)
     return table
 
 
@@ -125,6 +151,15 @@ def leaderboard_markdown(table: pd.DataFrame, title: str) -> str:
                           f"{_f(r['seconds_per_cell'], '.3g')} | {_f(r['supernet_seconds'], '.0f')} | "
                           f"{notes.cite(r, 'spearman')} |")
             md.append("")
+            voted = ranked[ranked.pairwise_agreement.notna()] if "pairwise_agreement" in ranked else ranked.iloc[:0]
+            if len(voted):
+                md += ["Pairwise agreement: the share of ordered pairs of cells with different accuracy that a "
+                       "majority of the selector's components orders as accuracy does (zero-cost-nas's measure "
+                       "of its vote; not a rank correlation).", "",
+                       "| row | selector | cells/seed | pairwise agreement | published |", "|---|---|---|---|---|"]
+                md += [f"| {r['row']} | {r['selector']} | {r['n_archs']} | {_f(r['pairwise_agreement'], '.4f')} | "
+                       f"{notes.cite(r, 'pairwise_agreement')} |" for r in voted.to_dict("records")]
+                md.append("")
         qs = query_columns(part)
         searched = part[part[qs[0]].notna()] if qs else part.iloc[:0]
         if len(searched):

@@ -170,6 +170,31 @@ def pair_inconsistency(p_ab, p_ba) -> float:
     return float(np.mean((ab > 0.5) == (ba > 0.5)))
 
 
+def majority_agreement(components, acc, *, chunk: int = 256) -> float:
+    """zero-cost-nas's measure of its ``vote`` (notebooks/nasbench201_correlations.ipynb, "Voting
+    between 3 metrics"): over every ordered pair (i, j) of cells with different accuracy, whether
+    "i is better" by a majority of the components (at least half of the differences
+    ``components[i, k] - components[j, k]`` are > 0; a NaN difference is not) matches acc_i > acc_j;
+    the share of pairs where it does. Cells of NaN accuracy are left out."""
+    v = np.asarray(components, dtype=float)
+    a = np.asarray(acc, dtype=float)
+    keep = ~np.isnan(a)
+    v, a = v[keep], a[keep]
+    need = v.shape[1] / 2
+    right = total = 0
+    with np.errstate(invalid="ignore"):
+        for start in range(0, len(a), chunk):
+            block = slice(start, start + chunk)
+            numpos = np.zeros((len(a[block]), len(a)), dtype=np.uint8)
+            for k in range(v.shape[1]):
+                numpos += v[block, None, k] > v[None, :, k]
+            diff = a[block, None] - a[None, :]
+            counted = diff != 0
+            right += int(((numpos >= need) == (diff > 0))[counted].sum())
+            total += int(counted.sum())
+    return right / total if total else float("nan")
+
+
 # ----------------------------------------------------------------------------- search view
 # A search method's result is its trajectory: the validation accuracy of each cell it queried, in
 # order, and (hidden from it) the test accuracy of the same cell.

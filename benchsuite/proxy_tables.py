@@ -11,7 +11,10 @@ of ``benchmarks/proxy_tables_job.py``; a file whose checksum differs is refused,
 
 The runner answers a ranking run from a table (``serving``) when every seed is the table's, the
 dataset is one the table serves and the selector's hyperparameters are the recorded ones; any other
-setting, or ``--compute``, computes as usual.
+setting, or ``--compute``, computes as usual. An aggregate of proxies (``vote``, ``tenas``,
+``az_nas``) declares its components (``table_parts``) and how it combines their scores
+(``combine``); it is answered when the table holds every component at the settings the aggregate
+gives it, and combines the looked-up columns exactly as it combines computed ones.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from .errors import BenchsuiteError, ConfigError
 
 # (space, dataset) -> table name: the datasets whose proxies see the same images and classes
 SERVES = {("nb201", "cifar10"): "nb201-cifar10", ("nb201", "cifar10-valid"): "nb201-cifar10",
-          ("nb201", "cifar100"): "nb201-cifar100"}
+          ("nb201", "cifar100"): "nb201-cifar100", ("nb101", "cifar10"): "nb101-cifar10"}
 # What a served run may differ in from the table's settings without changing a value.
 NOT_SETTINGS = ("seed", "device")
 
@@ -79,17 +82,56 @@ def table_name(space: str, dataset: str) -> str | None:
     return SERVES.get((space, dataset))
 
 
+def cells_of(space: str) -> list[str]:
+    """The cells a table of ``space`` has a row for, in row order: NB-201's 15,625 in official
+    order; on NB-101 the bundle's cells (the embedded table's 301, in its order), since no machine
+    here has the official NB-101 file."""
+    if space == "nb201":
+        from .spaces import nb201
+
+        return nb201.all_archs()
+    from .benchmarks.nb101 import NB101
+
+    bench = NB101()
+    return bench.archs("cifar10", bench.default_fidelity, "valid")
+
+
+@lru_cache(maxsize=4)
+def _rows(name: str) -> dict[str, int]:
+    """Cell -> row of table ``name``. NB-101 rows are keyed by the exact arch string, not its
+    isomorphism hash: NB-101's network gives the spare channels of a split to the first vertices, so
+    two vertex orders of one graph (the bundle holds nine such pairs) differ in params and flops."""
+    if manifest()[name]["space"] == "nb201":
+        from .spaces import nb201
+
+        return nb201._index_map()
+    return {a: i for i, a in enumerate(load(name)["arch"])}
+
+
 def settings(selector) -> dict[str, Any]:
     """A selector's settings as a table records them: its hyperparameters but the seed and device."""
     return {k: v for k, v in selector.hparams().items() if k not in NOT_SETTINGS}
 
 
+def parts(name: str, selector) -> dict[str, Any]:
+    """The table columns a run of ``name`` reads, each with the selector that computes it: the proxy
+    itself, or an aggregate's components (its ``table_parts``)."""
+    own = getattr(selector, "table_parts", None)
+    return own() if own is not None else {name: selector}
+
+
+def _covers(table: str, cells) -> bool:
+    rows = _rows(table)
+    return len(cells) <= manifest()[table]["cells"] and all(a in rows for a in cells)
+
+
 def serving(name: str, selector, space: str, dataset: str, seeds, *, compute: bool = False,
-            table: str | None = None) -> dict | None:
+            table: str | None = None, cells=None) -> dict | None:
     """Where a ranking run of ``name`` would be answered from (the table's manifest entry and the
     proxy's record), or None when it must be computed. ``table`` names the table to answer from
     whatever the dataset (a proxy computed on CIFAR-10 images ranked against another dataset's
-    accuracy); a run that table cannot answer is then an error saying why."""
+    accuracy); a run that table cannot answer is then an error saying why. ``cells``: the cells the
+    run may score, which a table of a space's subset (NB-101's bundle) must all hold."""
     chosen = table
     table = table or table_name(space, dataset)
     entry = manifest().get(table) if table else None
@@ -98,18 +140,28 @@ def serving(name: str, selector, space: str, dataset: str, seeds, *, compute: bo
         why = f"no shipped table {table!r} (shipped: {', '.join(sorted(manifest())) or 'none'})"
     elif entry["space"] != space:
         why = f"table {table} holds {entry['space']} cells, not {space}"
-    elif name not in entry["proxies"]:
-        why = f"table {table} holds no {name} (it holds {', '.join(sorted(entry['proxies']))})"
+    elif cells is not None and entry["space"] != "nb201" and not _covers(table, cells):
+        why = f"table {table} holds {entry['cells']} cells (the bundle's) and this run scores others"
     elif any(int(s) != entry["seed"] for s in seeds):
         why = f"table {table} holds seed {entry['seed']} only"
-    elif settings(selector) != entry["proxies"][name]["settings"]:
-        why = f"table {table} holds {name} at {entry['proxies'][name]['settings']}, not these settings"
+    else:
+        columns = parts(name, selector)
+        held = entry["proxies"]
+        for part, sel in columns.items():
+            of = "" if part == name else f" (a component of {name})"
+            if part not in held:
+                why = f"table {table} holds no {part}{of} (it holds {', '.join(sorted(held))})"
+            elif settings(sel) != held[part]["settings"]:
+                why = f"table {table} holds {part}{of} at {held[part]['settings']}, not these settings"
+            if why:
+                break
     if why is not None or compute:
         if chosen and why:
             raise ConfigError(f"--table: {why}")
         return None
     return {"table": f"benchsuite/data/proxy_tables/{entry['file']}", "name": table, "sha256": entry["sha256"],
-            "seed": entry["seed"], "images": table.split("-", 1)[1], "computed_with": entry["proxies"][name]}
+            "seed": entry["seed"], "images": table.split("-", 1)[1],
+            "computed_with": held[name] if name in columns else {p: held[p] for p in columns}}
 
 
 class Served:
@@ -119,9 +171,15 @@ class Served:
 
     def __init__(self, selector, name: str, table: str):
         self._selector, self._name, self._table = selector, name, table
+        self._columns = list(parts(name, selector))
 
     def __getattr__(self, attr):
+        if attr == "component_columns" and self._columns != [self._name]:
+            return self._looked_up_columns   # an aggregate's components, from the table too
         return getattr(self._selector, attr)
+
+    def _looked_up_columns(self, archs, ctx) -> dict[str, np.ndarray]:
+        return dict(zip(self._columns, values(self._table, self._columns, archs).T))
 
     def preflight(self, ctx) -> None:   # the table needs no images
         pass
@@ -131,22 +189,24 @@ class Served:
         return 1 << 30
 
     def score(self, archs, ctx) -> np.ndarray:
-        return values(self._table, [self._name], archs)[:, 0]
+        if self._columns == [self._name]:
+            return values(self._table, self._columns, archs)[:, 0]
+        return self._selector.combine(self._looked_up_columns(archs, ctx))
 
 
 def values(table: str, names, archs) -> np.ndarray:
-    """[len(archs), len(names)]: the table's columns ``names`` at each NB-201 cell's official index."""
-    from .spaces import nb201
-
-    index = nb201._index_map()
+    """[len(archs), len(names)]: the table's columns ``names`` at each cell's row (NB-201: its
+    official index; NB-101: the row of that very arch string)."""
+    index = _rows(table)
     rows = np.array([index[a] for a in archs], dtype=np.int64)
     return load(table)[list(names)].to_numpy(dtype=float)[rows]
 
 
 def proxy_table(bench: str = "nb201", dataset: str = "cifar10") -> pd.DataFrame:
     """The shipped table for ``bench`` and ``dataset`` (the images the proxies saw) as a
-    DataFrame, for one's own studies: arch, index (official), class (the index of its isomorphism
-    class's first cell), every proxy the table holds, and every accuracy column the benchmark has
+    DataFrame, for one's own studies: arch, index (official; NB-101: the bundle's row), class (NB-201:
+    the index of its isomorphism class's first cell), every proxy the table holds, and every
+    accuracy column the benchmark has
     (``<dataset>_<metric>_<epochs>``, e.g. ``cifar10_test_200``, ``imagenet16_valid_12``; NaN
     where a column does not cover a cell)."""
     from .benchmarks.registry import BENCHMARKS
@@ -158,7 +218,7 @@ def proxy_table(bench: str = "nb201", dataset: str = "cifar10") -> pd.DataFrame:
         there = sorted(f"{s}/{d}" for (s, d), t in SERVES.items() if t in manifest())
         raise ConfigError(f"no shipped proxy table for {bench} {dataset}; shipped: {', '.join(there) or 'none'}")
     table = load(name).copy()
-    table.insert(0, "arch", nb201.all_archs())
+    table.insert(0, "arch", table.pop("arch") if "arch" in table else nb201.all_archs())
     for c in bench_obj.coverage():
         archs = bench_obj.archs(c.dataset, c.fidelity, c.metric)
         col = dict(zip(archs, bench_obj.accuracy(archs, c.dataset, c.fidelity, c.metric)))

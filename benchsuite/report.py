@@ -347,6 +347,7 @@ def summarize(run_dirs: list[str | Path]) -> pd.DataFrame:
                "labels": int(m.labels.iloc[0]) if "labels" in m else 0}
         for name in SUMMARY_METRICS:
             row[name] = agg.get(f"{name}_mean", np.nan)
+        row["pairwise_agreement"] = agg.get("pairwise_agreement_mean", np.nan)   # an aggregate's pairwise vote
         first = per[per.seed == per.seed.iloc[0]].set_index("metric").value
         row["spearman_ci"] = (f"[{first['spearman_ci_low']:.3f}, {first['spearman_ci_high']:.3f}]"
                               if "spearman_ci_low" in first else "")

@@ -11,6 +11,7 @@ import pandas as pd
 from . import metrics
 from .config import RunConfig
 from .run_folder import read_scores
+from .selectors.registry import SELECTORS
 
 METRIC_COLUMNS = ["bench", "dataset", "fidelity", "acc_metric", "selector", "seed", "metric", "value", "n_archs",
                   "labels"]
@@ -51,6 +52,17 @@ def compute_metrics(out: Path, cfg: RunConfig, key: tuple[str, int, str], *, n_b
                 rows.append((*base, str(seed), name, value, n, labels))
                 per_seed.setdefault(name, []).append(value)
                 counts[name] = counts.get(name, 0) + n
+    parts_path = out / "components.csv"
+    if parts_path.is_file() and getattr(SELECTORS.get(cfg.selector), "pairwise", None) == "majority":
+        parts = pd.read_csv(parts_path, dtype={"arch": str})
+        for seed in cfg.seeds:
+            d = parts[parts.seed == seed].merge(df[df.seed == seed][["arch", "true_acc"]], on="arch")
+            if d.empty:
+                continue
+            value = metrics.majority_agreement(d.drop(columns=["seed", "arch", "true_acc"]).to_numpy(), d.true_acc)
+            rows.append((*base, str(seed), "pairwise_agreement", value, len(d), labels))
+            per_seed.setdefault("pairwise_agreement", []).append(value)
+            counts["pairwise_agreement"] = counts.get("pairwise_agreement", 0) + len(d)
     traj_path = out / "trajectory.csv"
     if optimum is not None and traj_path.is_file():
         traj = pd.read_csv(traj_path, dtype={"arch": str})

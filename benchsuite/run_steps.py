@@ -1,6 +1,7 @@
-"""The run's per-seed steps beside scoring: a search on its oracle (``trajectory.csv``) and a
-comparator's pairwise judgements (``comparisons.csv``). Each writes its seed's rows as one piece,
-replacing that seed's rows of an interrupted earlier session."""
+"""The run's per-seed steps beside scoring: a search on its oracle (``trajectory.csv``), a
+comparator's pairwise judgements (``comparisons.csv``) and an aggregate's component scores
+(``components.csv``). Each writes its seed's rows as one piece, replacing that seed's rows of an
+interrupted earlier session."""
 from __future__ import annotations
 
 import time
@@ -65,3 +66,15 @@ def compare_step(selector, ctx: Context, scored: list[str], bench, key: tuple, o
              "acc_b": float(acc[j])} for (i, j), v in zip(pairs, p)]
     write_seed_rows(out / "comparisons.csv", ctx.seed, rows)
     return {"cells": len(cells), "ordered_pairs": len(pairs), "seconds": round(time.time() - t0, 3)}
+
+
+def components_step(columns_of, ctx: Context, scored: list[str], out: Path) -> dict[str, Any]:
+    """An aggregate's components' scores of the seed's cells (``columns_of``: its
+    ``component_columns``, from the components' caches or the shipped table that answered it),
+    written to ``components.csv``: seed, arch, one column per component."""
+    t0 = time.time()
+    columns = columns_of(list(scored), ctx)
+    rows = [{"seed": ctx.seed, "arch": a, **{n: float(v[i]) for n, v in columns.items()}}
+            for i, a in enumerate(scored)]
+    write_seed_rows(out / "components.csv", ctx.seed, rows)
+    return {"columns": list(columns), "seconds": round(time.time() - t0, 3)}

@@ -41,7 +41,7 @@ from .run_folder import (  # noqa: F401  (SCORE_COLUMNS: the output contract)
     write_seed_rows,
 )
 from .run_metrics import METRIC_COLUMNS, compute_metrics, summary_line  # noqa: F401
-from .run_steps import compare_step, search_step
+from .run_steps import compare_step, components_step, search_step
 from .selectors.base import Context, Selector
 from .selectors.registry import SELECTORS
 from .threads import check_threads, set_threads
@@ -216,7 +216,7 @@ def plan(cfg: RunConfig, selector: Selector | None = None) -> Plan:
         from . import proxy_tables
 
         served = proxy_tables.serving(cfg.selector, first, bench.space, key[0], cfg.seeds, compute=cfg.compute,
-                                      table=cfg.table)
+                                      table=cfg.table, cells=pool)
         if served is not None:
             table = served["name"]
             first = proxy_tables.Served(first, cfg.selector, table)
@@ -301,6 +301,8 @@ def _execute(cfg: RunConfig, p: Plan, out: Path, t0: float, log: Callable[[str],
                 _score(selector, ctx, todo, bench, key, cfg, out, record)
                 if callable(getattr(selector, "compare", None)):
                     record["comparator"] = compare_step(selector, ctx, scored, bench, key, out)
+                if callable(getattr(selector, "component_columns", None)):
+                    record["components"] = components_step(selector.component_columns, ctx, scored, out)
             if searches:
                 record["search"] = search_step(selector, ctx, bench, key, pool, valid, budget, out, p.trials)
             if "derive" in sel_cls.capabilities:

@@ -26,11 +26,13 @@ The runner stays serial and deterministic, so a row's results are the same on ei
 from __future__ import annotations
 
 import csv
+import fnmatch
 import hashlib
 import json
 import sys
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,10 +212,24 @@ def _client(engine: str, address: str | None, scheduler_file: str | None, worker
     return Client(cluster), cluster
 
 
+def _select(rows: list[Row], only: Sequence[str] | None) -> list[Row]:
+    """The rows whose names match a pattern of ``only`` (all rows when None); a pattern that matches
+    none is an error naming the rows."""
+    if not only:
+        return rows
+    missing = [p for p in only if not any(fnmatch.fnmatchcase(r.name, p) for r in rows)]
+    if missing:
+        raise ConfigError(f"--rows {', '.join(missing)} matches no row of this suite; its rows: "
+                          f"{', '.join(r.name for r in rows)}")
+    return [r for r in rows if any(fnmatch.fnmatchcase(r.name, p) for p in only)]
+
+
 def run_suite(path: str | Path, out: str | Path, *, engine: str = "local", address: str | None = None,
-              scheduler_file: str | None = None, workers: int | None = None, command: list[str] | None = None
-              ) -> Path:
-    """Run every row of a suite into ``out/<row>``; returns ``out``."""
+              scheduler_file: str | None = None, workers: int | None = None, command: list[str] | None = None,
+              only: Sequence[str] | None = None) -> Path:
+    """Run every row of a suite into ``out/<row>``; returns ``out``. ``only``: row-name patterns
+    (fnmatch), to run those rows alone; suite.json still lists every row, so the leaderboard
+    covers all the finished ones."""
     from tqdm import tqdm
 
     if engine not in ("local", "dask"):
@@ -224,14 +240,17 @@ def run_suite(path: str | Path, out: str | Path, *, engine: str = "local", addre
         _require_dask()
     meta, rows = load_suite(path)
     out = Path(out)
+    chosen = _select(rows, only)
     todo: list[Row] = []
-    for row in rows:
+    for row in chosen:
         cfg = RunConfig(**{**row.config.__dict__, "out": str(out / row.name)})
         if row_state(cfg) != "done":
             todo.append(row)
     out.mkdir(parents=True, exist_ok=True)
     record = {"suite": meta, "rows": [r.name for r in rows], "command": command or sys.argv, "engine": engine,
               "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "skipped": [r.name for r in rows if r not in todo]}
+    if only:
+        record["selected"] = [r.name for r in chosen]
     manifest.write_json(out / "suite.json", record)
     failed: list[str] = []
     bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc=f"suite {meta.get('name', Path(path).stem)}",

@@ -135,8 +135,8 @@ def test_failed_first_use_download_is_one_line(http_server, tmp_path, monkeypatc
     monkeypatch.setenv("BENCHSUITE_DATA", str(tmp_path / "no-bundle"))
     monkeypatch.setenv("BENCHSUITE_CIFAR_URL", f"{url}/missing.tar.gz")
     monkeypatch.delenv("BENCHSUITE_OFFLINE")
-    # snip reads images (synflow alone reads none, so it would not download anything)
-    assert main(["run", "--selector", "snip", "--sample", "2", "--out", str(tmp_path / "r")]) == 2
+    # snip computed reads images (synflow alone reads none, and the table would answer snip)
+    assert main(["run", "--selector", "snip", "--compute", "--sample", "2", "--out", str(tmp_path / "r")]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("benchsuite: error")]
     assert len(err) == 1 and "download failed" in err[0] and "cifar_dir" in err[0] and "404" in err[0]
     assert not (tmp_path / "r").exists()   # refused before the run folder was made

@@ -129,7 +129,7 @@ def test_cuda_without_gpu_is_clear(capsys, tmp_path):
 
 def test_missing_data_message(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("BENCHSUITE_DATA", str(tmp_path / "none"))
-    assert _run("--selector", "snip", "--sample", "2", "--out", str(tmp_path / "o")) == 2
+    assert _run("--selector", "snip", "--compute", "--sample", "2", "--out", str(tmp_path / "o")) == 2
     assert not (tmp_path / "o").exists()
     err = capsys.readouterr().err
     assert "no cifar10 images here" in err and "images/cifar10_subset.npz" in err and "cifar_dir" in err

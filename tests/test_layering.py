@@ -222,7 +222,7 @@ def test_an_installed_wheel_fills_the_published_column(tmp_path, data_dir):
     assert r.returncode == 0, r.stderr[-3000:]
 
     (tmp_path / "s.toml").write_text('[suite]\nname = "pub"\n[[row]]\nname = "synflow"\nselector = "synflow"\n'
-                                     'sample = 8\nseeds = [0]\nn_boot = 0\n'
+                                     'dataset = "cifar10-valid"\nsample = 8\nseeds = [0]\nn_boot = 0\n'
                                      'hp = { share = false, C = 4, N = 1, batch_size = 8 }\n')
     assert main(["suite", "run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "suite"), "--no-plots"]) == 0
     elsewhere = tmp_path / "elsewhere"   # no results/ folder anywhere near the working directory
@@ -237,6 +237,6 @@ def test_an_installed_wheel_fills_the_published_column(tmp_path, data_dir):
     table = pd.read_csv(elsewhere / "lb" / "leaderboard.csv")
     with open(REPO / "benchsuite" / "data" / "published.csv", newline="") as f:
         expect = next(float(r["value"]) for r in csv.DictReader(f) if (r["selector"], r["bench"], r["dataset"],
-                      r["metric"]) == ("synflow", "nb201", "cifar10", "spearman"))
+                      r["metric"]) == ("synflow", "nb201", "cifar10-valid", "spearman"))
     assert table.published_spearman.tolist() == [expect]
     assert f"{expect:g} [1]" in (elsewhere / "lb" / "leaderboard.md").read_text()

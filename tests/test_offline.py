@@ -1,6 +1,7 @@
 """No images anywhere and no network: selectors that read no image (synflow alone) still run, with
-the scores they had when computed next to images; the others are refused in one line before their
-run folder is made, and what their preflight loads is what they score with."""
+the scores they had when computed next to images; the others, when asked to compute (runs the
+shipped tables answer are tested in test_proxy_tables), are refused in one line before their run
+folder is made, and what their preflight loads is what they score with."""
 import json
 import sys
 from pathlib import Path
@@ -32,8 +33,9 @@ def test_synflow_runs_offline_without_images(offline, bench, hp, capsys):
     assert report["proxies_computed"] == ["synflow"]
 
 
-@pytest.mark.parametrize("selector", [["snip"], ["synflow", "--hp", "share=true"], ["naswot", "--bench", "nb101"],
-                                      ["eproxy"], ["spos", "--hp", "preset=smoke"]])
+@pytest.mark.parametrize("selector", [["snip", "--compute"], ["synflow", "--hp", "share=true"],
+                                      ["naswot", "--bench", "nb101", "--compute"], ["eproxy"],
+                                      ["spos", "--hp", "preset=smoke"]])
 def test_a_selector_that_reads_images_is_refused_before_its_run_folder(offline, selector, capsys):
     out = offline / "run"
     assert main(["run", "--selector", *selector, "--sample", "10", "--no-plots", "--out", str(out)]) == 2

@@ -10,6 +10,7 @@ from torch import nn
 
 from benchsuite import get_selector
 from benchsuite.errors import ConfigError
+from benchsuite.metrics import majority_agreement
 from benchsuite.selectors.base import Context
 from benchsuite.selectors.proxies import swap as S
 from benchsuite.selectors.proxies.cache import nb201_representatives
@@ -224,3 +225,43 @@ def test_cli_runs(name, hp, bench, tmp_path):
     size = ["--hp", "C=4", "--hp", "N=1"] if bench == "nb201" else ["--hp", "C=8", "--hp", "N=1"]
     args = ["run", "--bench", bench, "--selector", name, *SMALL, *size, *hp, "--out", str(tmp_path / "run")]
     assert main(args) == 0
+    if name == "vote":   # its components' scores beside its own, and the notebook's pairwise measure
+        import pandas as pd
+
+        parts = pd.read_csv(tmp_path / "run" / "components.csv")
+        assert list(parts.columns) == ["seed", "arch", "synflow", "jacov", "snip"] and len(parts) == 6
+        scores = pd.read_csv(tmp_path / "run" / "scores.csv").set_index("arch").loc[parts.arch]
+        np.testing.assert_array_equal(scores.score, majority_wins(parts[["synflow", "jacov", "snip"]].to_numpy()))
+        m = pd.read_csv(tmp_path / "run" / "metrics.csv").set_index(["seed", "metric"]).value
+        want = majority_agreement(parts[["synflow", "jacov", "snip"]].to_numpy(), scores.true_acc.to_numpy())
+        assert m[("0", "pairwise_agreement")] == pytest.approx(want)
+
+
+def ref_vote_agreement(metrics, acc):
+    """The notebook's loop: over ordered pairs of different accuracy, right when vote(diffs, diff) > 0."""
+    def vote(mets, gt):
+        numpos = sum(1 if m > 0 else 0 for m in mets)
+        return (+1 if numpos >= len(mets) / 2 else -1) * gt
+
+    tot = right = 0
+    for i in range(len(acc)):
+        for j in range(len(acc)):
+            if i != j:
+                diff = acc[i] - acc[j]
+                if diff == 0:
+                    continue
+                right += 1 if vote([metrics[i][k] - metrics[j][k] for k in range(3)], diff) > 0 else 0
+                tot += 1
+    return right / tot
+
+
+def test_majority_agreement_is_the_notebooks_vote_measure():
+    rng = np.random.default_rng(3)
+    m = rng.integers(0, 5, (45, 3)).astype(float)   # ties in every component
+    m[[2, 9], [0, 2]] = np.nan
+    acc = rng.integers(0, 6, 45).astype(float)       # and in accuracy
+    with np.errstate(invalid="ignore"):
+        want = ref_vote_agreement(m, acc)
+    assert majority_agreement(m, acc, chunk=8) == pytest.approx(want, abs=1e-12)
+    # cells of unknown accuracy are left out
+    assert majority_agreement(np.vstack([m, m[:1]]), np.append(acc, np.nan)) == pytest.approx(want, abs=1e-12)

@@ -21,6 +21,7 @@ from benchsuite.spaces import nb201
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = proxy_tables.manifest()
 PROXIES = sorted({(t, p) for t, e in SHIPPED.items() for p in e["proxies"]})
+LOSS_GRADIENT = {"fisher", "grad_norm", "snip", "plain", "grasp", "gradsign"}   # d(loss on images)/d(weights)
 
 
 def _script(name):
@@ -53,17 +54,78 @@ def test_a_damaged_table_is_refused_not_read(tmp_path, monkeypatch):
         proxy_tables.load.cache_clear()
 
 
-@pytest.mark.parametrize("proxy", sorted({p for _, p in PROXIES}))
-def test_default_run_is_served_offline_from_the_table(proxy, offline):
+# each proxy on each NB-201 table that holds it (a proxy only in the NB-101 table would be computed)
+@pytest.mark.parametrize("table,proxy", [(t, p) for t, p in PROXIES if t.startswith("nb201-")])
+def test_default_run_is_served_offline_from_the_table(table, proxy, offline):
     """No images, no data folder, no network: every cell scored from the table, run.json names it."""
-    assert main(["run", "--bench", "nb201", "--selector", proxy, "--out", "r", "--n-boot", "0", "--no-plots"]) == 0
+    dataset = table.split("-", 1)[1]
+    assert main(["run", "--bench", "nb201", "--dataset", dataset, "--selector", proxy, "--out", "r",
+                 "--n-boot", "0", "--no-plots"]) == 0
     run = json.loads((offline / "r" / "run.json").read_text())
-    entry = SHIPPED["nb201-cifar10"]
+    entry = SHIPPED[table]
     assert run["scores_from"]["table"] == f"benchsuite/data/proxy_tables/{entry['file']}"
     assert run["scores_from"]["sha256"] == entry["sha256"]
-    assert run["seeds"]["0"]["n_scored"] == 15625
+    # the embedded accuracy tables hold every cell for CIFAR-10 and the bundle's 725 for CIFAR-100
+    assert run["seeds"]["0"]["n_scored"] == {"cifar10": 15625, "cifar100": 725}[dataset]
     assert run["hparams"] == {**entry["proxies"][proxy]["settings"], "seed": 0,
                               **({"device": run["hparams"]["device"]} if "device" in run["hparams"] else {})}
+
+
+@pytest.mark.skipif("nb101-cifar10" not in SHIPPED, reason="no NB-101 table shipped")
+def test_an_nb101_run_on_the_bundle_cells_is_served_offline(offline):
+    """The NB-101 table holds the bundle's cells: a run on them is answered from it, by each cell's
+    arch string; its proxy values sit in benchsuite.proxy_table beside the accuracy column."""
+    held = SHIPPED["nb101-cifar10"]["proxies"]
+    proxy = "flops" if "flops" in held else sorted(held)[-1]   # flops: vertex orders differ in it
+    assert main(["run", "--bench", "nb101", "--selector", proxy, "--out", "r", "--n-boot", "0", "--no-plots"]) == 0
+    run = json.loads((offline / "r" / "run.json").read_text())
+    assert run["scores_from"]["name"] == "nb101-cifar10" and run["seeds"]["0"]["n_scored"] == 301
+    scores = pd.read_csv(offline / "r" / "scores.csv")
+    t = benchsuite.proxy_table("nb101", "cifar10").set_index("arch")
+    np.testing.assert_array_equal(scores.score, t.loc[scores.arch, proxy])
+    np.testing.assert_array_equal(scores.true_acc, t.loc[scores.arch, "cifar10_valid_108"])
+    # cells the table lacks (another benchmark's) are not served
+    entry = SHIPPED["nb101-cifar10"]
+    sel = SELECTORS.get(proxy)(seed=0)
+    other = nb101_cell_not_in(t.index)
+    assert proxy_tables.serving(proxy, sel, "nb101", "cifar10", [0], cells=[*t.index[:3], other]) is None
+    with pytest.raises(BenchsuiteError, match="holds 301 cells"):
+        proxy_tables.serving(proxy, sel, "nb101", "cifar10", [0], cells=[other], table="nb101-cifar10")
+    assert entry["cells"] == 301
+
+
+@pytest.mark.skipif("nb101-cifar10" not in SHIPPED, reason="no NB-101 table shipped")
+def test_nb101_vertex_orders_of_one_graph_keep_their_own_values():
+    """Two vertex orders of one NB-101 graph share its hash but not its network (the spare channels
+    of a split go to the first vertices): each is served its own row, equal to what is computed."""
+    from benchsuite.spaces import nb101
+
+    cells = proxy_tables.cells_of("nb101")
+    by_hash = {}
+    for a in cells:
+        by_hash.setdefault(nb101.canonical(a), []).append(a)
+    pairs = [a for group in by_hash.values() if len(group) > 1 for a in group]
+    assert pairs, "the bundle holds no two vertex orders of one graph"
+    names = [p for p in ("params", "flops") if p in SHIPPED["nb101-cifar10"]["proxies"]]
+    served = proxy_tables.values("nb101-cifar10", names, pairs)
+    for j, name in enumerate(names):
+        computed = SELECTORS.get(name)(seed=0).score(pairs, Context(space="nb101", dataset="cifar10", seed=0))
+        np.testing.assert_allclose(served[:, j], computed, rtol=1e-12, err_msg=name)
+    flops = dict(zip(pairs, served[:, names.index("flops")]))
+    assert any(len({flops[a] for a in g}) > 1 for g in by_hash.values() if len(g) > 1), "no pair differs"
+
+
+def nb101_cell_not_in(cells) -> str:
+    from benchsuite.spaces import nb101
+
+    have = {nb101.canonical(a) for a in cells}
+    for k in range(1, 5):   # a chain of k 3x3 convs
+        n = k + 2
+        matrix = [[1 if j == i + 1 else 0 for j in range(n)] for i in range(n)]
+        cell = nb101.make_cell(matrix, ["input", *["conv3x3-bn-relu"] * k, "output"]).to_string()
+        if nb101.canonical(cell) not in have:
+            return cell
+    raise AssertionError("every chain is in the bundle")
 
 
 def test_other_settings_seeds_and_compute_are_computed(tmp_path):
@@ -80,7 +142,8 @@ def test_proxy_table_holds_every_cell_proxy_and_accuracy_column():
     assert len(t) == 15625 and list(t.columns[:3]) == ["arch", "index", "class"]
     assert t.arch.tolist() == nb201.all_archs()
     for p in SHIPPED["nb201-cifar10"]["proxies"]:
-        assert t[p].notna().all()
+        # jacov and naswot are undefined (NaN) on cells whose output ignores the input
+        assert t[p].notna().all() or (p in ("jacov", "naswot") and t[p].notna().mean() > 0.9), p
     assert {"cifar10_test_200", "cifar10-valid_valid_200", "cifar100_test_12", "imagenet16_valid_12"} <= set(t.columns)
     # a class's first cell is its own class; isomorphic cells share their class
     assert (t["class"] <= t["index"]).all() and (t.loc[t["class"], "class"].to_numpy() == t["class"].to_numpy()).all()
@@ -92,17 +155,22 @@ def test_proxy_table_holds_every_cell_proxy_and_accuracy_column():
 def test_shipped_values_equal_a_recomputation(table, proxy, data_dir):
     """Recompute a seeded sample of cells with the selector itself. Tolerance: relative 1e-4 —
     float32 networks summed in another order (thread count, BLAS build) differ in the last bits
-    (about 1e-6 relative); a proxy whose code changed differs by far more."""
+    (about 1e-6 relative); a proxy whose code changed differs by far more. The loss-gradient
+    proxies get 2e-3: on one deep NB-101 cell a CPU with other kernels (AMD EPYC against the
+    machine that built the table) moved them by up to 9.2e-4 relative, the same on 1 and 2
+    threads, while the values elsewhere agreed to 1e-6."""
     entry = SHIPPED[table]
     t = proxy_tables.load(table)
     rng = np.random.default_rng(0)
     cells = sorted(rng.choice(len(t), 3, replace=False).tolist())
-    archs = [nb201.all_archs()[i] for i in cells]
+    archs = [proxy_tables.cells_of(entry["space"])[i] for i in cells]
     selector = SELECTORS.get(proxy)(seed=entry["seed"], **entry["proxies"][proxy]["settings"])
-    ctx = Context(space="nb201", dataset=entry["serves"][0], seed=entry["seed"], device="cpu", data_dir=str(data_dir))
+    ctx = Context(space=entry["space"], dataset=entry["serves"][0], seed=entry["seed"], device="cpu",
+                  data_dir=str(data_dir))
     selector.preflight(ctx)
     got = np.asarray(selector.score(archs, ctx), dtype=float)
-    np.testing.assert_allclose(got, t[proxy].to_numpy()[cells], rtol=1e-4, atol=1e-12)
+    rtol = 2e-3 if proxy in LOSS_GRADIENT else 1e-4
+    np.testing.assert_allclose(got, t[proxy].to_numpy()[cells], rtol=rtol, atol=1e-12)
 
 
 def test_a_study_over_several_columns_reports_its_matrices(tmp_path):
@@ -121,3 +189,112 @@ def test_a_study_over_several_columns_reports_its_matrices(tmp_path):
     corr = pd.read_csv(tmp_path / "r" / "score_correlation.csv", index_col=0)
     assert corr.loc["params", "params"] == pytest.approx(1.0) and 0.5 < corr.loc["params", "flops"] <= 1.0
     assert "(cifar10 images)" in (tmp_path / "r" / "leaderboard.md").read_text()
+
+
+def _table_with(tmp_path, monkeypatch, columns: dict[str, str]):
+    """A copy of the shipped CIFAR-10 table with extra columns, each a copy of a shipped proxy's
+    real values under another proxy's name, recorded at that proxy's default settings."""
+    folder = tmp_path / "proxy_tables"
+    shutil.copytree(proxy_tables._folder(), folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entry = manifest["nb201-cifar10"]
+    table = proxy_tables.load("nb201-cifar10").copy()
+    for name, source in columns.items():
+        table[name] = table[source]
+        entry["proxies"][name] = {**entry["proxies"][source],
+                                  "settings": proxy_tables.settings(SELECTORS.get(name)(seed=0))}
+    raw = proxy_tables.encode(table)
+    (folder / entry["file"]).write_bytes(raw)
+    entry["sha256"] = __import__("hashlib").sha256(raw).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(proxy_tables, "_folder", lambda: folder)
+    proxy_tables.manifest.cache_clear()
+    proxy_tables.load.cache_clear()
+    return table
+
+
+@pytest.fixture
+def restore_tables():
+    yield
+    proxy_tables.manifest.cache_clear()
+    proxy_tables.load.cache_clear()
+
+
+def test_an_aggregate_is_served_from_its_components_columns(tmp_path, monkeypatch, restore_tables):
+    """vote's components looked up and combined as the vote combines computed scores; its run.json
+    names each component's record; a missing component means computing, or an error with --table."""
+    from benchsuite.selectors.proxies.vote import majority_wins
+
+    vote = SELECTORS.get("vote")(seed=0)
+    table = _table_with(tmp_path, monkeypatch, {"jacov": "meco", "snip": "l2_norm"}) \
+        if not {"jacov", "snip"} <= set(SHIPPED["nb201-cifar10"]["proxies"]) else proxy_tables.load("nb201-cifar10")
+    served = proxy_tables.serving("vote", vote, "nb201", "cifar10", [0])
+    assert served is not None and set(served["computed_with"]) == {"synflow", "jacov", "snip"}
+    got = proxy_tables.Served(vote, "vote", served["name"]).score(nb201.all_archs(), None)
+    want = majority_wins(table[["synflow", "jacov", "snip"]].to_numpy(dtype=float)).astype(float)
+    np.testing.assert_array_equal(got, want)
+    # through the CLI: served, its components written beside it, and the notebook's pairwise measure
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--selector", "vote", "--sample", "300", "--out", "v", "--n-boot", "0", "--no-plots"]) == 0
+    run = json.loads((tmp_path / "v" / "run.json").read_text())
+    assert set(run["scores_from"]["computed_with"]) == {"synflow", "jacov", "snip"}
+    parts = pd.read_csv(tmp_path / "v" / "components.csv")
+    rows = [nb201.all_archs().index(a) for a in parts.arch]
+    np.testing.assert_array_equal(parts[["synflow", "jacov", "snip"]].to_numpy(),
+                                  table[["synflow", "jacov", "snip"]].to_numpy()[rows])
+    m = pd.read_csv(tmp_path / "v" / "metrics.csv").set_index(["seed", "metric"]).value
+    assert 0.5 < m[("0", "pairwise_agreement")] < 1
+    # other settings of the vote are other settings of its components: computed
+    assert proxy_tables.serving("vote", SELECTORS.get("vote")(seed=0, batch_size=32), "nb201", "cifar10", [0]) is None
+    # a component the table lacks: computed, or named in the error when --table insists
+    tenas = SELECTORS.get("tenas")(seed=0)
+    assert proxy_tables.serving("tenas", tenas, "nb201", "cifar10", [0]) is None \
+        or "tenas_ntk" in SHIPPED["nb201-cifar10"]["proxies"]
+    if "tenas_ntk" not in SHIPPED["nb201-cifar10"]["proxies"]:
+        with pytest.raises(BenchsuiteError, match=r"holds no tenas_ntk \(a component of tenas\)"):
+            proxy_tables.serving("tenas", tenas, "nb201", "cifar10", [0], table="nb201-cifar10")
+
+
+@pytest.mark.parametrize("aggregate", ["vote", "tenas", "az_nas"])
+def test_a_served_aggregate_equals_the_computed_one(aggregate, data_dir):
+    """Where the shipped table holds every component: the aggregate served on a few cells (ranked
+    among themselves) equals the aggregate computed by its selector, within the recompute tolerance."""
+    selector = SELECTORS.get(aggregate)(seed=0)
+    served = proxy_tables.serving(aggregate, selector, "nb201", "cifar10", [0])
+    if served is None:
+        pytest.skip(f"the shipped CIFAR-10 table lacks a component of {aggregate}")
+    cells = [nb201.all_archs()[i] for i in (11, 4000, 9000, 15000)]
+    ctx = Context(space="nb201", dataset="cifar10", seed=0, device="cpu", data_dir=str(data_dir))
+    selector.preflight(ctx)
+    computed = selector.score(cells, ctx)
+    looked_up = proxy_tables.Served(selector, aggregate, served["name"]).score(cells, ctx)
+    np.testing.assert_allclose(looked_up, computed, rtol=1e-6)
+
+
+@pytest.mark.bundle
+def test_the_job_computes_proxies_of_one_forward_in_one_pass(tmp_path, data_dir):
+    """snip and grad_norm asked for together: one shared pass per shard, each proxy's shard written
+    with its own default settings, values equal to each computed alone (a fresh cache)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BENCHSUITE_DATA": str(data_dir), "BENCHSUITE_CACHE": str(tmp_path / "cache"),
+           "PYTHONPATH": str(ROOT)}
+    job = [sys.executable, str(ROOT / "benchmarks" / "proxy_tables_job.py"), "--proxies", "params,snip,grad_norm",
+           "--tables", "nb201-cifar10", "--classes", "2", "--workers", "1", "--out", str(tmp_path / "s")]
+    r = subprocess.run(job, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "snip+grad_norm shared pass" in r.stdout
+    ctx = Context(space="nb201", dataset="cifar10", seed=0, device="cpu", data_dir=str(data_dir),
+                  cache_dir=str(tmp_path / "alone"))
+    for proxy in ("snip", "grad_norm"):
+        meta = json.loads((tmp_path / "s" / "nb201-cifar10" / proxy / "shard-000.json").read_text())
+        assert meta["shared_pass"] == ["grad_norm", "snip"]
+        alone = SELECTORS.get(proxy)(seed=0)
+        assert meta["settings"] == proxy_tables.settings(alone)
+        shard = pd.read_csv(tmp_path / "s" / "nb201-cifar10" / proxy / "shard-000.csv")
+        alone.preflight(ctx)
+        got = alone.score([nb201.all_archs()[i] for i in shard["index"]], ctx)
+        np.testing.assert_allclose(shard["value"], got, rtol=1e-6)
+    assert "shared_pass" not in json.loads((tmp_path / "s" / "nb201-cifar10" / "params" / "shard-000.json").read_text())

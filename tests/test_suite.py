@@ -3,6 +3,7 @@ import json
 import shutil
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -118,6 +119,27 @@ def test_finished_rows_are_skipped_and_other_settings_refused(suites, capsys):
     assert "holds a run with different sample" in capsys.readouterr().err
 
 
+def test_rows_runs_the_matching_rows_alone_and_the_leaderboard_covers_every_finished_one(tmp_path, capsys):
+    """--rows: a big study runs in pieces; suite.json keeps every row (the leaderboard lists all that
+    are finished) and records the selection; a pattern matching no row is a one-line error."""
+    (tmp_path / "s.toml").write_text("[defaults]\nbench='nb201'\nn_boot=0\n" + "".join(
+        f"[[row]]\nname='{n}'\nselector='{n.split('-')[0]}'\nsample=50\nseeds=[0]\n"
+        for n in ("params-a", "flops-a", "params-b")))
+    out = tmp_path / "o"
+    assert main(["suite", "run", str(tmp_path / "s.toml"), "--out", str(out), "--rows", "params-*", "--no-plots"]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["params-a", "params-b"]
+    record = json.loads((out / "suite.json").read_text())
+    assert record["rows"] == ["params-a", "flops-a", "params-b"] and record["selected"] == ["params-a", "params-b"]
+    assert main(["suite", "run", str(tmp_path / "s.toml"), "--out", str(out), "--rows", "flops-a", "--no-plots"]) == 0
+    assert json.loads((out / "suite.json").read_text())["skipped"] == ["params-a", "params-b"]
+    capsys.readouterr()
+    assert main(["report", str(out), "--out", str(tmp_path / "lb")]) == 0
+    assert set(pd.read_csv(tmp_path / "lb" / "leaderboard.csv").row) == {"params-a", "flops-a", "params-b"}
+    assert main(["suite", "run", str(tmp_path / "s.toml"), "--out", str(out), "--rows", "zen-*"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--rows zen-* matches no row of this suite; its rows: params-a, flops-a" in err[0]
+
+
 @pytest.mark.parametrize("text, expect", [
     ("[[row]]\nname='a'\nselector='params'\nwidth=3\n", "unknown key width"),
     ("[[row]]\nname='a'\nselector='params'\n[[row]]\nname='a'\nselector='flops'\n", "duplicate row names a"),
@@ -190,6 +212,15 @@ def test_leaderboard_renders_sorted_with_published_values(suites, tmp_path, caps
     assert "params" in ranking[0]   # sorted by ρ, best first
     assert "0.737 [1]" in md and "[1] zero-cost-nas, Table 1; measured on cifar10-valid test, 15,625 cells." in md
     assert "## Search: nb201 cifar10" in md and "| rea | rea | 3 |" in md
+    # a value naming its accuracy column is printed beside rows scored on that column only
+    pub.write_text(pub.read_text().replace("where\n", "where,acc_metric,fidelity\n")
+                   + "params,nb201,cifar10,spearman,0.4321,valid column,paper X,Table 9,valid,200\n"
+                   + "params,nb201,cifar10,kendall,0.1234,test column,paper Y,Table 2,test,200\n"
+                   + "params,nb201,cifar10,kendall,0.5678,12-epoch column,paper Z,Table 3,test,12\n")
+    assert main(["report", str(out["serial"]), "--out", str(tmp_path / "lb2"), "--published", str(pub)]) == 0
+    lb = pd.read_csv(tmp_path / "lb2" / "leaderboard.csv").set_index("row")
+    assert np.isnan(lb.loc["params", "published_spearman"]) and lb.loc["params", "published_kendall"] == 0.1234
+    assert lb.loc["synflow", "published_spearman"] == 0.737   # names no column: beside any
     for f in ("leaderboard.png", "leaderboard.html", "leaderboard.csv", "search_curves_nb201_cifar10.png"):
         assert (tmp_path / "lb" / f).stat().st_size > 500
     assert "# Leaderboard: suite tiny" in capsys.readouterr().out

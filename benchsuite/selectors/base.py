@@ -146,3 +146,28 @@ class Selector(metaclass=SelectorMeta):
     def report(self) -> dict[str, Any]:
         """Anything the selector learned that a reader should see (recorded in run.json)."""
         return {}
+
+
+class Aggregate:
+    """Mixin (before ``Selector`` in the bases) for a ranker whose score combines registered
+    proxies' scores (``vote``, ``tenas``, ``az_nas``): ``table_parts`` names the components at this
+    selector's settings and ``combine`` turns their scores ({name: scores}) into its own. The runner
+    writes the components' scores beside its own (``components.csv``), and a shipped table holding
+    every component answers it (``proxy_tables``). ``pairwise = "majority"``: the aggregate judges a
+    pair of cells by the majority of its components, and the run also reports how often that
+    judgement agrees with accuracy (``metrics.majority_agreement``)."""
+
+    pairwise: ClassVar[str | None] = None
+
+    def table_parts(self) -> dict[str, Selector]:
+        raise NotImplementedError
+
+    def combine(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def component_columns(self, archs: Sequence[str], ctx: Context) -> dict[str, np.ndarray]:
+        """Each component's scores of ``archs`` (from its cache once the aggregate has scored them)."""
+        return {n: np.asarray(sel.score(archs, ctx), dtype=float) for n, sel in self.table_parts().items()}
+
+    def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
+        return self.combine(self.component_columns(archs, ctx))

@@ -54,7 +54,8 @@ def _table_for(space: str, dataset: str) -> str:
 
     name = proxy_tables.table_name(space, dataset)
     if name is None or name not in proxy_tables.manifest():
-        served = sorted(f"{s}/{d}" for (s, d), t in proxy_tables.SERVES.items() if t in proxy_tables.manifest())
+        served = sorted(f"{s}/{d}" for (s, d), t in proxy_tables.SERVES.items()
+                        if t in proxy_tables.manifest() and s == space)
         raise ConfigError(f"zc_gbt reads a shipped proxy table, and none serves {space}/{dataset}; "
                           f"served: {', '.join(served) or 'none'}")
     return name

@@ -25,14 +25,13 @@ cached together (any of their selectors stores all three), and the aggregate rea
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import torch
 from scipy import stats
 from torch import nn
 
-from ..base import Context
+from ..base import Aggregate, Context
 from ..registry import SELECTORS
 from .extra import MeasureInput
 from .zero_cost import ZeroCostSelector
@@ -256,7 +255,7 @@ class AzComplexitySelector(_AzSelector):
 
 
 @SELECTORS.register("az_nas")
-class AzNasSelector(_AzSelector):
+class AzNasSelector(Aggregate, _AzSelector):
     """AZ-NAS: Σ log(rank/n) of expressivity, progressivity, trainability and FLOPs (Lee & Ham, CVPR 2024)."""
 
     name = proxy = "az_nas"
@@ -278,15 +277,18 @@ class AzNasSelector(_AzSelector):
         for p in self._parts():
             p.preflight(ctx)
 
-    def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
+    def table_parts(self) -> dict[str, ZeroCostSelector]:
+        """The four components, at this selector's settings (a shipped table answers it from them)."""
+        return dict(zip(COMPONENTS, self._parts()))
+
+    def combine(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """tss_general.ipynb cell 8: log(rankdata(flops)/l) + Σ_k log(rankdata(results[k])/l); the
         components' NaN counted as -inf, as compute_az_nas_score.py:193-195 stores them."""
-        n = len(archs)
-        agg = np.zeros(n)
-        for p in self._parts():
-            v = np.nan_to_num(np.asarray(p.score(archs, ctx), dtype=float), nan=-np.inf)
-            agg = agg + np.log(stats.rankdata(v) / n)
-        return agg
+        agg = 0.0
+        for name in COMPONENTS:
+            v = np.nan_to_num(np.asarray(columns[name], dtype=float), nan=-np.inf)
+            agg = agg + np.log(stats.rankdata(v) / len(v))
+        return np.asarray(agg, dtype=float)
 
     def report(self) -> dict:
         parts = [p.report() for p in self._parts()]

@@ -292,9 +292,10 @@ class ZenSelector(ZeroCostSelector):
     inputs = frozenset()
     hparam_constraints = {"repeat": Interval(int, 1, None), "mixup_gamma": Interval(float, 0, None)}
     deviations = (
-        "BatchNorms built without running statistics (NB-201 cell ops on network=reference, as in NASLib's "
-        "network) are given them for the two forwards, so the BN term counts every BN as ZenNAS's networks "
-        "do; NASLib's zen.py:57 reads running_var=None there and fails",
+        "BatchNorms built without running statistics (NB-201 cell ops on network=reference) are given them "
+        "for the two forwards, so the BN term counts every BN as ZenNAS's networks do (NASLib reaches the same "
+        "by rebuilding each chosen op's BN affine with running statistics: update_batchnorms in "
+        "search_spaces/nasbench201/conversions.py)",
         "BN momentum is set to 0.1 (nn.BatchNorm2d's default in ZenNAS and NASLib's nasbench_pytorch) on "
         "benchsuite's NB-101 network, whose BNs otherwise use the official TF momentum 0.003",
         "BN eps is the networks' 1e-5; ZenNAS's MasterNet sets 1e-3 (Masternet.py:63-66)",

@@ -42,7 +42,7 @@ from ...hparams import Interval
 from ...spaces.nb101 import Cell as NB101CellSpec
 from ...spaces.nb101_net import NB101Cell, NB101Network
 from ...spaces.nb201_net import NB201Network
-from ..base import Context, Selector
+from ..base import Aggregate, Context, Selector
 from .extra import MeasureInput
 from .zero_cost import _IMAGES, POSITIVE, PROXY_CONSTRAINTS, ZeroCostSelector, own_batch
 
@@ -359,7 +359,7 @@ def rank_sum(cond: np.ndarray, regions: np.ndarray) -> np.ndarray:
     return (stats.rankdata(cond, method="dense") - 1) + (stats.rankdata(-regions, method="dense") - 1)
 
 
-class TenasSelector(Selector):
+class TenasSelector(Aggregate, Selector):
     """TE-NAS: minus the sum of the NTK-condition rank and the linear-region rank (Chen, Gong & Wang, ICLR 2021).
 
     The components are ``tenas_ntk`` (``batch_size``, ``repeat``, ``C``, ``N``, ``network``) and ``tenas_lr``
@@ -402,10 +402,14 @@ class TenasSelector(Selector):
         self.ntk.preflight(ctx)
         self.lr.preflight(ctx)
 
-    def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
-        cond = -np.asarray(self.ntk.score(archs, ctx), dtype=float)   # tenas_ntk scores -κ
-        regions = np.asarray(self.lr.score(archs, ctx), dtype=float)
-        return -rank_sum(cond, regions).astype(float)
+    def table_parts(self) -> dict[str, Selector]:
+        """The components, at this selector's settings (a shipped table answers it from them)."""
+        return {"tenas_ntk": self.ntk, "tenas_lr": self.lr}
+
+    def combine(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """Minus the rank sum of the components' scores (``{name: scores}``)."""
+        cond = -np.asarray(columns["tenas_ntk"], dtype=float)   # tenas_ntk scores -κ
+        return -rank_sum(cond, np.asarray(columns["tenas_lr"], dtype=float)).astype(float)
 
     def report(self) -> dict:
         return {k: rep for k, rep in (("tenas_ntk", self.ntk.report()), ("tenas_lr", self.lr.report())) if rep}

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...data.images import PAD_DEVIATION
-from ..base import Context, Selector
+from ..base import Aggregate, Context, Selector
 from .zero_cost import PROXY_CONSTRAINTS, JacovSelector, SnipSelector, SynflowSelector, ZeroCostSelector
 
 METRICS = ("synflow", "jacov", "snip")   # the notebook's ['synflow', 'jacob_cov', 'snip']
@@ -58,7 +58,7 @@ class _SnipJacov(ZeroCostSelector):
         return {"snip", "jacov"}
 
 
-class VoteSelector(Selector):
+class VoteSelector(Aggregate, Selector):
     """zero-cost-nas's majority vote of synflow, jacov and snip, as Copeland counts (Abdelfattah et al. 2021).
 
     Each cell scores the number of the cells scored with it that at least two of the three proxies
@@ -68,6 +68,7 @@ class VoteSelector(Selector):
     name = "vote"
     inputs = frozenset({"images"})
     ranks_jointly = True
+    pairwise = "majority"   # the notebook's own measure: the vote's pairwise order against accuracy
     fast_hparams = {"C": 4, "N": 1, "batch_size": 8}
     hparam_constraints = {k: v for k, v in PROXY_CONSTRAINTS.items() if k != "share"}
     deviations = (
@@ -100,11 +101,20 @@ class VoteSelector(Selector):
 
     def component_scores(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
         """(cells x 3) synflow, jacov, snip, each higher = better as published."""
-        self._pair.score(archs, ctx)   # snip and jacov in one pass, into the cache the two read
-        return np.stack([self.components[m].score(archs, ctx) for m in METRICS], 1)
+        return np.stack(list(self.component_columns(archs, ctx).values()), 1)
 
-    def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
-        return majority_wins(self.component_scores(archs, ctx)).astype(float)
+    def component_columns(self, archs: Sequence[str], ctx: Context) -> dict[str, np.ndarray]:
+        self._pair.score(archs, ctx)   # snip and jacov in one pass, into the cache the two read
+        return super().component_columns(archs, ctx)
+
+    def table_parts(self) -> dict[str, Selector]:
+        """The components, at this vote's settings (a shipped table answers the vote from them)."""
+        return {m: self.components[m] for m in METRICS}
+
+    def combine(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """The Copeland counts of the components' scores (``{name: scores}``)."""
+        return majority_wins(np.stack([columns[m] for m in METRICS], 1)).astype(float)
+
 
     def report(self) -> dict:
         out: dict = {"vote_of": list(METRICS)}
