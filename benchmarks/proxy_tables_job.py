@@ -22,6 +22,12 @@ then read back from the proxy cache through its own selector at its default sett
 records those settings; the values are the ones each computes alone (the forward is the same
 train-mode forward; ``measures.py``). Such a shard's ``seconds`` is the shared pass's and its
 ``shared_pass`` lists the proxies that pass computed. ``--alone`` computes every proxy by itself.
+
+A shard records the code versions its values were computed with (``measure_versions``: the cache
+versions of ``measures.py`` and ``extra.TABLE``; a shard without them predates them, version 1).
+``--refresh-nan`` recomputes, in finished shards of the proxies given, only the cells stored as NaN,
+with the current code, and records them (``refreshed``): for a change that only turns a NaN into a
+value (measures v2, zen v2, AZ-NAS v2: a reference's -inf kept as -inf), the finite values stand.
 """
 from __future__ import annotations
 
@@ -32,6 +38,8 @@ import sys
 import time
 from multiprocessing import get_context
 from pathlib import Path
+
+import numpy as np
 
 # cheapest first (docs/speed.md, seconds per cell on one thread); the expensive ones last
 DEFAULT_PROXIES = ("params", "flops", "l2_norm", "tenas_lr", "az_complexity", "synflow", "meco_opt", "meco",
@@ -92,6 +100,44 @@ def run_shard(task: tuple) -> tuple[str, str, int, int, float]:
     return table, ",".join(unit), number, len(indices), time.time() - t0
 
 
+def measure_versions(selector) -> dict[str, int] | None:
+    """The cache versions the selector's values come from, or None for one that keeps no cache."""
+    if not hasattr(selector, "_extra_versions"):
+        return None
+    from benchsuite.selectors.proxies.measures import VERSION
+
+    return {"measures": VERSION, **selector._extra_versions()}
+
+
+def refresh_nan(task: tuple) -> tuple[str, str, int, int, float]:
+    """Recompute the NaN cells of one finished shard with the current code (see the docstring)."""
+    table, proxy, number, out, data_dir = task
+    import pandas as pd
+
+    from benchsuite import proxy_tables
+    from benchsuite.selectors.base import Context
+    from benchsuite.threads import set_threads
+
+    set_threads(1)
+    space, dataset = TABLES[table]
+    csv = Path(out) / table / proxy / f"shard-{number:03d}.csv"
+    d = pd.read_csv(csv)
+    stale = d.index[d.value.isna()].tolist()
+    t0 = time.time()
+    if stale:
+        ctx = Context(space=space, dataset=dataset, seed=0, device="cpu", data_dir=data_dir)
+        every = proxy_tables.cells_of(space)
+        values, selector = score_default(proxy, [every[int(d.loc[i, "index"])] for i in stale], ctx)
+        d.loc[stale, "value"] = np.asarray(values, dtype=float)
+        meta = json.loads(csv.with_suffix(".json").read_text())
+        meta["refreshed"] = {"indices": [int(d.loc[i, "index"]) for i in stale], "seconds": round(time.time() - t0, 3),
+                             "measure_versions": measure_versions(selector),
+                             "why": "cells stored as NaN recomputed with the current code (--refresh-nan)"}
+        write_shard(csv.parent, number, d["index"].astype(int).tolist(), d.value.to_numpy(), selector, dataset,
+                    meta["seconds"], tuple(meta.get("shared_pass", ())) or None, keep=meta)
+    return table, proxy, number, len(stale), time.time() - t0
+
+
 def score_default(proxy: str, cells: list[str], ctx) -> tuple:
     """``proxy`` at its default settings, seed 0, on ``cells`` (from the cache a shared pass filled)."""
     from benchsuite import SELECTORS
@@ -102,8 +148,9 @@ def score_default(proxy: str, cells: list[str], ctx) -> tuple:
 
 
 def write_shard(folder: Path, number: int, indices: list[int], values, selector, dataset: str, seconds: float,
-                shared: tuple[str, ...] | None) -> None:
-    """``shard-NNN.csv`` (official index, value), then ``shard-NNN.json``, each written atomically."""
+                shared: tuple[str, ...] | None, keep: dict | None = None) -> None:
+    """``shard-NNN.csv`` (official index, value), then ``shard-NNN.json``, each written atomically;
+    ``keep``: the json to write (a refreshed shard keeps what it recorded)."""
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / f"shard-{number:03d}.csv"
     tmp = csv.with_suffix(".csv.part")
@@ -115,8 +162,11 @@ def write_shard(folder: Path, number: int, indices: list[int], values, selector,
     meta = {"cells": len(indices), "seconds": round(seconds, 3), "seed": 0, "dataset": dataset,
             "settings": {k: v for k, v in selector.hparams().items() if k not in ("seed", "device")},
             "images": list(images) if images else None, "benchsuite": __version__, "threads": 1}
+    if measure_versions(selector):
+        meta["measure_versions"] = measure_versions(selector)
     if shared:
         meta["shared_pass"] = sorted(shared)
+    meta = keep if keep is not None else meta
     tmp = csv.with_suffix(".json.part")
     tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
     os.replace(tmp, csv.with_suffix(".json"))
@@ -131,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shard-size", type=int, default=250)
     ap.add_argument("--classes", type=int, default=None, help="only the first N classes (a smoke run)")
     ap.add_argument("--alone", action="store_true", help="compute each proxy by itself, no shared pass")
+    ap.add_argument("--refresh-nan", action="store_true",
+                    help="recompute only the NaN cells of finished shards with the current code")
     args = ap.parse_args(argv)
     from benchsuite import SELECTORS
     from benchsuite.progress import Progress
@@ -157,6 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         return (Path(args.out) / table / proxy / f"shard-{number:03d}.json").is_file()
 
     data_dir = os.environ.get("BENCHSUITE_DATA")
+    if args.refresh_nan:
+        jobs = [(t, p, n, args.out, data_dir) for t in tables for p in proxies
+                for n in range(len(shards(t, (p,)))) if done(t, p, n)]
+        with get_context("spawn").Pool(args.workers) as pool:
+            for table, proxy, number, n, s in pool.imap(refresh_nan, jobs):
+                if n:
+                    print(f"{table} {proxy} shard {number:03d}: {n} NaN cells recomputed in {s:.1f} s", flush=True)
+        return 0
     units = groups(proxies, args.alone)
     tasks = [(t, unit, n, s) for t in tables for unit in units for n, s in enumerate(shards(t, unit))]
     # a rerun computes only the proxies a shard still lacks (a shared pass only for two or more)

@@ -125,8 +125,9 @@ def evaluate(selector: str | Selector | Callable, *, bench: str = "nb201", datas
 
     ``selector``: a registered name (``"synflow"``; ``hp`` sets its hyperparameters), a
     ``Selector`` instance, or a function ``f(archs) -> scores`` (higher = better, one float per
-    arch, NaN for a cell it cannot score). The function is called on chunks of the scored cells
-    (32 at a time), not once on all; a function with a parameter named ``seed`` also gets the
+    arch, -inf for its worst value, NaN for a cell it cannot score). The function is called on
+    chunks of the scored cells (32 at a time), not once on all; a function with a parameter named
+    ``seed`` also gets the
     run's seed as ``f(archs, seed=seed)``. ``threads``: torch's CPU threads for the run, as
     ``--threads`` (None: one, ``benchsuite.threads.DEFAULT_THREADS``); it stays set afterwards."""
     seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)

@@ -2,8 +2,11 @@
 
 Every metric takes ``scores`` (higher = better) and ``acc`` (true accuracy, %) of the same
 architectures and returns one float. Ties in scores are ranked by average rank (scipy's default).
-NaN scores (cells a selector could not score) rank last; with no finite score at all, every
-metric is NaN.
+A score of -inf is a proxy's own worst value (the log of a zero: a network whose output ignores its
+input, a singular kernel): it ranks below every finite score, in the rank correlations too, as the
+references rank it. NaN (a cell a selector could not score) ranks last in the top-k metrics and is
+left out of the correlations. Pearson's r, undefined on -inf, is over the finite scores. With no
+finite score at all, every metric is NaN.
 """
 from __future__ import annotations
 
@@ -29,36 +32,38 @@ def _clean(scores, acc) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _order(s: np.ndarray) -> np.ndarray:
-    """Indices by descending score; NaN scores (failed evaluations) rank last; ties by index."""
-    return np.lexsort((np.arange(len(s)), -np.nan_to_num(s, nan=-np.inf)))
+    """Indices by descending score, -inf after every finite score and NaN (failed evaluations)
+    after that; ties by index."""
+    return np.lexsort((np.arange(len(s)), -np.nan_to_num(s, nan=-np.inf), np.isnan(s)))
 
 
-def _finite_pair(scores, acc) -> tuple[np.ndarray, np.ndarray] | None:
-    """Scored rows only; None when a correlation is undefined (under 2 rows or a constant side,
-    e.g. a selector that scores every cell alike): the metric is then NaN, without a warning."""
+def _scored_pair(scores, acc, *, finite: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """Scored rows only (NaN left out; -inf kept unless ``finite``); None when a correlation is
+    undefined (under 2 rows or a constant side, e.g. a selector that scores every cell alike): the
+    metric is then NaN, without a warning."""
     s, a = _clean(scores, acc)
-    ok = ~np.isnan(s)
+    ok = np.isfinite(s) if finite else ~np.isnan(s)
     s, a = s[ok], a[ok]
-    if len(s) < 2 or np.ptp(s) == 0 or np.ptp(a) == 0:
+    if len(s) < 2 or np.unique(s).size < 2 or np.ptp(a) == 0:
         return None
     return s, a
 
 
 @METRICS.register("spearman")
 def spearman(scores, acc) -> float:
-    pair = _finite_pair(scores, acc)
+    pair = _scored_pair(scores, acc)
     return float("nan") if pair is None else float(stats.spearmanr(*pair).statistic)
 
 
 @METRICS.register("kendall")
 def kendall(scores, acc) -> float:
-    pair = _finite_pair(scores, acc)
+    pair = _scored_pair(scores, acc)
     return float("nan") if pair is None else float(stats.kendalltau(*pair).statistic)
 
 
 @METRICS.register("pearson")
 def pearson(scores, acc) -> float:
-    pair = _finite_pair(scores, acc)
+    pair = _scored_pair(scores, acc, finite=True)
     return float("nan") if pair is None else float(stats.pearsonr(*pair).statistic)
 
 

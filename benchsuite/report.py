@@ -90,7 +90,7 @@ def rho_text(s: pd.DataFrame, m: pd.DataFrame) -> str:
 
         by_seed = [d for _, d in s.groupby("seed")]
         rhos = np.array([spearman(d.score.to_numpy(), d.true_acc.to_numpy()) for d in by_seed])
-        ns = np.array([int(np.isfinite(d.score.to_numpy()).sum()) for d in by_seed])
+        ns = np.array([int((~np.isnan(d.score.to_numpy())).sum()) for d in by_seed])
     rho = float(np.nanmean(rhos)) if np.isfinite(rhos).any() else float("nan")
     n = f"{ns.min()}" if ns.min() == ns.max() else f"{ns.min()}-{ns.max()}"
     if len(rhos) > 1:

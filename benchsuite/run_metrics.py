@@ -34,7 +34,7 @@ def compute_metrics(out: Path, cfg: RunConfig, key: tuple[str, int, str], *, n_b
         if d.empty:
             continue
         s, a = d.score.to_numpy(), d.true_acc.to_numpy()
-        n = int(np.isfinite(s).sum())
+        n = int((~np.isnan(s)).sum())   # cells scored: -inf is a score, NaN is not
         for name, value in metrics.compute_all(s, a, list(cfg.metrics) if cfg.metrics else None).items():
             rows.append((*base, str(seed), name, value, n, labels))
             per_seed.setdefault(name, []).append(value)

@@ -412,11 +412,12 @@ def _score(selector, ctx: Context, todo: list[str], bench, key: tuple, cfg: RunC
 
 
 def _check_scores(name: str, chunk: list[str], s: np.ndarray) -> None:
-    """One finite float (or NaN: could not score) per arch, else a one-line error naming the arch."""
+    """One float per arch: finite, -inf (the proxy's own worst value, e.g. the log of a zero; ranked
+    last, kept in every metric) or NaN (could not score); else a one-line error naming the arch."""
     if s.shape != (len(chunk),):
         raise SelectorError(f"selector {name!r} returned {s.size} scores for {len(chunk)} archs (it is called on "
                             "chunks of the cells and must return one score per arch)")
-    if np.isinf(s).any():
-        i = int(np.flatnonzero(np.isinf(s))[0])
-        raise SelectorError(f"selector {name!r} scored {chunk[i]} as {s[i]}; scores must be finite numbers, or NaN "
-                            "for a cell it cannot score")
+    if np.isposinf(s).any():
+        i = int(np.flatnonzero(np.isposinf(s))[0])
+        raise SelectorError(f"selector {name!r} scored {chunk[i]} as {s[i]}; scores must be finite numbers, -inf "
+                            "for its worst value, or NaN for a cell it cannot score")

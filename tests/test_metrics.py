@@ -48,6 +48,22 @@ def test_nan_scores_rank_last():
     assert metrics.spearman(s, acc) == pytest.approx(1.0)
 
 
+def test_minus_inf_is_the_worst_score_in_every_metric():
+    """-inf (log 0: a network whose output ignores its input) is a score below every finite one:
+    the rank correlations rank it last, as a reference's ranking of its own -inf does, whereas NaN
+    (not scored) is left out. Pearson is over the finite scores; top-k puts NaN after -inf."""
+    acc = np.array([90.0, 80.0, 70.0, 10.0, 12.0, 95.0])
+    s = np.array([3.0, 2.0, 1.0, -np.inf, np.nan, np.nan])
+    lowest = np.array([3.0, 2.0, 1.0, -1e300, np.nan, np.nan])
+    for name in ("spearman", "kendall"):
+        assert metrics.METRICS.get(name)(s, acc) == pytest.approx(metrics.METRICS.get(name)(lowest, acc))
+    assert metrics.spearman(s, acc) == pytest.approx(stats.spearmanr([3, 2, 1, 0], acc[:4]).statistic)
+    assert metrics.pearson(s, acc) == pytest.approx(stats.pearsonr([3, 2, 1], acc[:3]).statistic)
+    assert list(metrics._order(s)) == [0, 1, 2, 3, 4, 5]
+    assert metrics.top_k_acc(np.array([np.nan, -np.inf, 1.0]), np.array([99.0, 50.0, 40.0]), 2) == 50.0
+    assert np.isnan(metrics.spearman(np.array([-np.inf, -np.inf, np.nan]), acc[:3]))   # constant: undefined
+
+
 def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="equal length"):
         metrics.spearman([1, 2], [1, 2, 3])

@@ -231,7 +231,7 @@ def test_zen_grows_with_log_gamma_for_small_perturbations():
 
 
 def test_zen_of_a_constant_network_is_minus_infinity():
-    assert nf.zen(_input(_nb201(DEAD_CELL))) == -math.inf    # torch.log(0), as the reference; NaN in runs
+    assert nf.zen(_input(_nb201(DEAD_CELL))) == -math.inf    # torch.log(0), as the reference, kept in runs
 
 
 def test_zen_settings_reach_the_measure_and_key_the_cache(tmp_path):
@@ -274,7 +274,8 @@ def test_image_free_proxies_run_offline(offline, name, bench, capsys):
     out = offline / "run"
     assert _cli(name, bench, out) == 0, capsys.readouterr().err
     scores = pd.read_csv(out / "scores.csv")
-    assert len(scores) == 6 and np.isfinite(scores["score"].dropna()).all()
+    # zen's -inf (a sampled cell whose output ignores its input: log 0) is a score, kept as -inf
+    assert len(scores) == 6 and np.isfinite(scores["score"]).sum() >= 4 and not np.isposinf(scores["score"]).any()
     run = json.loads((out / "run.json").read_text())
     assert "images" not in run["seeds"]["0"]["selector_report"]
 

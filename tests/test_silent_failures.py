@@ -51,6 +51,22 @@ def test_inf_scores_name_the_cell():
         benchsuite.evaluate(lambda archs: [np.inf] * len(archs), sample=20, n_boot=0)
 
 
+def test_minus_inf_scores_are_kept_and_ranked_last(tmp_path):
+    """A proxy's -inf (log 0) is written to scores.csv as -inf, read back as -inf, counted in n_archs
+    and ranked last by the correlations, not dropped as a cell not scored."""
+    def worst_without_convs(archs):
+        s = _conv_count(archs)
+        return np.where(s == 0, -np.inf, s)
+
+    res = benchsuite.evaluate(worst_without_convs, sample=200, n_boot=0, out=tmp_path / "r")
+    stored = pd.read_csv(tmp_path / "r" / "scores.csv")
+    assert np.isneginf(stored.score).sum() == np.isneginf(res.scores.score).sum() > 0
+    m = res.metrics[(res.metrics.seed == "0") & (res.metrics.metric == "spearman")].iloc[0]
+    assert m.n_archs == 200
+    ranked = np.where(np.isneginf(stored.score), -1.0, stored.score)   # below every finite count
+    assert m.value == pytest.approx(metrics.spearman(ranked, stored.true_acc))
+
+
 def test_metrics_over_no_finite_score_are_nan():
     acc = np.linspace(80, 94, 50)
     got = metrics.compute_all(np.full(50, np.nan), acc)

@@ -118,8 +118,8 @@ class Selector(metaclass=SelectorMeta):
         return dict(sorted((n, getattr(self, n, p.default)) for n, p in hp.keyword_params(type(self)).items()))
 
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
-        """Capability ``rank``: one float per arch, higher = better; NaN marks an arch that could not
-        be scored."""
+        """Capability ``rank``: one float per arch, higher = better; -inf is the worst score (ranked
+        last, kept in every metric), NaN marks an arch that could not be scored."""
         raise NotImplementedError(f"selector {self.name!r} ranks no cells")
 
     def search(self, oracle, ctx: Context) -> None:

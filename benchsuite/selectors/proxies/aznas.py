@@ -128,9 +128,12 @@ def components(m: MeasureInput) -> dict[str, float]:
     for i in reversed(range(1, len(feats))):   # az:154, deepest block first, one ±1 draw per block (az:162-163)
         g_out = (torch.bernoulli(torch.full(feats[i].shape, 0.5), generator=gen) - 0.5) * 2
         train.append(block_trainability(feats[i], feats[i - 1], g_out.to(m.device)))
-    return {"az_expressivity": float(np.sum(ent)),                      # az:149
-            "az_progressivity": float(np.min(ent[1:] - ent[:-1])),      # az:148
-            "az_trainability": float(np.mean(train))}                   # az:190
+    values = {"az_expressivity": float(np.sum(ent)),                    # az:149
+              "az_progressivity": float(np.min(ent[1:] - ent[:-1])),    # az:148
+              "az_trainability": float(np.mean(train))}                 # az:190
+    # az:193-195: a NaN component (constant features, or float32 eigenvalues below -1e-8 of the trace
+    # on an ill-conditioned late stage, whose log is NaN) is stored as -inf, the reference's worst
+    return {k: -math.inf if math.isnan(v) else v for k, v in values.items()}
 
 
 _LAST: tuple = (None, None, None, {})   # (net factory, seed, input batch, values): one cell's three values
@@ -196,10 +199,6 @@ def complexity(m: MeasureInput) -> float:
 RNG_DEVIATION = ("each cell's weights, Gaussian input and ±1 probe vectors are drawn from a generator seeded by "
                  "the seed alone (every cell sees the same input); the reference draws them from one global RNG "
                  "stream that runs on across architectures (prepare_seed(rand_seed) once, tss_general.ipynb)")
-NONFINITE_DEVIATION = ("where the reference's value is -inf (trainability of a block that leaves the probe unchanged) "
-                       "or NaN (constant features), which it ranks last as -inf (compute_az_nas_score.py:193-195), "
-                       "the score is NaN, which benchsuite ranks last but leaves out of correlations; az_nas ranks "
-                       "them as -inf, as the reference")
 NB101_DEVIATION = ("NB-101 is not in AZ-NAS: its stages are taken as the stem, every cell and the two max-pools "
                    "between stacks (the body's modules in order, as NB-201's stem, cells and reduction blocks)")
 
@@ -209,7 +208,7 @@ class _AzSelector(ZeroCostSelector):
     feature components (computing any of them computes and caches all three)."""
 
     inputs = frozenset()   # Gaussian inputs (compute_az_nas_score.py:126-127)
-    deviations = (RNG_DEVIATION, NONFINITE_DEVIATION, NB101_DEVIATION)   # the three feature components'
+    deviations = (RNG_DEVIATION, NB101_DEVIATION)   # the three feature components'
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = REF_BATCH, share: bool = False,
                  C: int | None = None, N: int | None = None, network: str = "benchmark",
@@ -282,8 +281,8 @@ class AzNasSelector(Aggregate, _AzSelector):
         return dict(zip(COMPONENTS, self._parts()))
 
     def combine(self, columns: dict[str, np.ndarray]) -> np.ndarray:
-        """tss_general.ipynb cell 8: log(rankdata(flops)/l) + Σ_k log(rankdata(results[k])/l); the
-        components' NaN counted as -inf, as compute_az_nas_score.py:193-195 stores them."""
+        """tss_general.ipynb cell 8: log(rankdata(flops)/l) + Σ_k log(rankdata(results[k])/l); a NaN
+        (a component not scored) ranked as -inf, the reference's value for a failed component (az:193-195)."""
         agg = 0.0
         for name in COMPONENTS:
             v = np.nan_to_num(np.asarray(columns[name], dtype=float), nan=-np.inf)

@@ -30,7 +30,7 @@ TABLE: dict[str, Measure] = {
     "plain": Measure("naslib_four:plain"),
     "l2_norm": Measure("naslib_four:l2_norm", reads_images=False),
     "epe_nas": Measure("naslib_four:epe_nas"),
-    "zen": Measure("naslib_four:zen", reads_images=False),
+    "zen": Measure("naslib_four:zen", reads_images=False, version=2),   # 2: log 0 kept as -inf, not NaN
     "tenas_ntk": Measure("tenas:ntk_condition"),
     "tenas_lr": Measure("tenas:linear_regions"),
     "gradsign": Measure("gradsign:gradsign"),
@@ -38,9 +38,10 @@ TABLE: dict[str, Measure] = {
     "meco_opt": Measure("meco:meco_opt"),
     "swap": Measure("swap:swap"),
     # AZ-NAS feeds Gaussian noise (compute_az_nas_score.py:126-127), not images
-    "az_expressivity": Measure("aznas:expressivity", reads_images=False),
-    "az_progressivity": Measure("aznas:progressivity", reads_images=False),
-    "az_trainability": Measure("aznas:trainability", reads_images=False),
+    # version 2: a NaN or -inf component stored as -inf (compute_az_nas_score.py:193-195), not NaN
+    "az_expressivity": Measure("aznas:expressivity", reads_images=False, version=2),
+    "az_progressivity": Measure("aznas:progressivity", reads_images=False, version=2),
+    "az_trainability": Measure("aznas:trainability", reads_images=False, version=2),
     "az_complexity": Measure("aznas:complexity", reads_images=False),
 }
 

@@ -32,7 +32,7 @@ from .zero_cost import NASWOT_RELUS  # noqa: F401  (naswot's choices, declared w
 
 PROXIES = ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacov", "naswot", "zico")
 SHARED = frozenset({"snip", "grasp", "fisher", "grad_norm", "jacov", "naswot"})
-VERSION = 1  # bump when any computation below changes: it keys the on-disk cache
+VERSION = 2  # bump when any computation below changes: it keys the on-disk cache (2: naswot's -inf kept)
 
 
 def _weighted_layers(net: nn.Module) -> list[nn.Module]:
@@ -92,7 +92,7 @@ def shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor, wanted: set[st
             h.remove()
     if "naswot" in wanted:
         sign, logdet = torch.linalg.slogdet(kernel)
-        out["naswot"] = float(logdet) if sign != 0 else float("nan")
+        out["naswot"] = float(logdet)   # -inf for a singular kernel, as the reference's slogdet (score.py)
     weights = [m.weight for m in layers]
     grad_wanted = {"snip", "grasp", "fisher", "grad_norm"} & wanted
     if grad_wanted:
@@ -222,7 +222,13 @@ def _compute(build, x, y, names: set[str], *, seed: int, device: str, naswot_rel
         out["synflow"] = synflow(plain, shape, device)
     out.update(_extra(build, init, x, y, names, seed=seed, device=device, shape=shape, batch_size=batch_size,
                       params=params or {}))
-    return {k: (v if math.isfinite(v) else float("nan")) for k, v in out.items()}
+    return {k: nonfinite_as_reference(v) for k, v in out.items()}
+
+
+def nonfinite_as_reference(v: float) -> float:
+    """A measure's value as the runner stores it: -inf kept (the references' own worst value: log 0,
+    a singular kernel's log-determinant), NaN and +inf (overflow) stored as NaN, a cell not scored."""
+    return v if math.isfinite(v) or v == -math.inf else float("nan")
 
 
 def _extra(build, init: dict, x, y, names: set[str], *, seed: int, device: str,

@@ -210,7 +210,7 @@ def zen_value(net: nn.Module, shape: tuple[int, ...], settings: ZenSettings, see
             eps = torch.randn(size, generator=gen).to(device)
             out, mixed = pre_gap(net, x), pre_gap(net, x + settings.mixup_gamma * eps)
             delta = torch.sum(torch.abs(out - mixed), dim=[1, 2, 3]).mean()   # lines 55-56
-            bn = 0.0   # torch.log as the reference: log 0 = -inf (the runner's NaN), NaN stays NaN
+            bn = 0.0   # torch.log as the reference: log 0 = -inf (kept, ranked last), NaN stays NaN
             for m in net.modules():                                           # lines 59-63
                 if isinstance(m, nn.BatchNorm2d):
                     bn += float(torch.log(torch.sqrt(torch.mean(m.running_var))))

@@ -21,7 +21,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...spaces.nb201_net import Cell, NB201Network, ResNetBasicBlock, Zero
-from .measures import SHARED, _jacov, agreement_kernel, bn_free_copy, fisher_channels, full_precision, input_shape
+from .measures import (
+    SHARED,
+    _jacov,
+    agreement_kernel,
+    bn_free_copy,
+    fisher_channels,
+    full_precision,
+    input_shape,
+    nonfinite_as_reference,
+)
 
 
 class _Layer:
@@ -206,7 +215,7 @@ def shared_pass_packed(packed: PackedNB201, x, y, wanted: set[str],
     out: dict[str, torch.Tensor] = {}
     if "naswot" in wanted:
         sign, logdet = torch.linalg.slogdet(rec.kernel)
-        out["naswot"] = torch.where(sign != 0, logdet, torch.full_like(logdet, float("nan")))
+        out["naswot"] = logdet   # -inf where a kernel is singular, as the reference's slogdet
     layers, weights = packed.layers, _weights(packed)
     if {"snip", "grasp", "fisher", "grad_norm"} & wanted:
         # Σ_k mean-CE of network k: each network's gradients are those of its own loss.
@@ -316,6 +325,6 @@ def _compute_packed(builds, x, y, names: set[str], *, seed: int, device: str,
     if "synflow" in names:
         cols["synflow"] = synflow_packed(plains, shape, device)
     host = {k: v.detach().double().cpu().tolist() for k, v in cols.items()}  # the one sync per pack
-    return [{k: (v[j] if math.isfinite(v[j]) else float("nan")) for k, v in host.items()}
+    return [{k: nonfinite_as_reference(v[j]) for k, v in host.items()}
             for j in range(len(builds))]
 
