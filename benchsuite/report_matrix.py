@@ -21,11 +21,29 @@ def column_label(r: dict) -> str:
     return f"{label} ({images} images)" if images and images != base else label
 
 
+def variant_labels(table: pd.DataFrame) -> list[str]:
+    """Each row's selector, and where one selector ran with several settings (zico's two gradient
+    samplings), the settings that set it apart, so that no variant hides behind another's name."""
+    settings = []
+    for r in table.to_dict("records"):
+        hp = read_run_json(Path(r["run"])).get("hparams") or {}
+        settings.append({k: v for k, v in hp.items() if k not in ("seed", "device")})
+    labels = []
+    for r, hp in zip(table.to_dict("records"), settings):
+        others = [s for q, s in zip(table.to_dict("records"), settings) if q["selector"] == r["selector"]]
+        differ = sorted(k for k in hp if any(s.get(k) != hp[k] for s in others))
+        labels.append(f"{r['selector']} ({', '.join(f'{k}={hp[k]}' for k in differ)})" if differ else r["selector"])
+    return labels
+
+
 def rho_matrix(table: pd.DataFrame) -> pd.DataFrame:
-    """Spearman ρ: one row per selector, one column per accuracy column (NaN where not run)."""
+    """Spearman ρ: one row per selector (per variant of its settings), one column per accuracy
+    column (NaN where not run)."""
     ranked = table[table.spearman.notna()].copy()
     ranked["column"] = [column_label(r) for r in ranked.to_dict("records")]
-    return ranked.pivot_table(index="selector", columns="column", values="spearman", aggfunc="first", sort=False)
+    ranked["variant"] = variant_labels(ranked)
+    return ranked.pivot_table(index="variant", columns="column", values="spearman", aggfunc="first",
+                              sort=False).rename_axis(index="selector")
 
 
 def score_correlations(runs: dict[str, Path]) -> pd.DataFrame:
@@ -76,8 +94,8 @@ def matrices(table: pd.DataFrame, out: Path) -> tuple[list[Path], list[str]]:
     pngs = [plot_matrix(rho, out / "rho_matrix.png", "Spearman ρ: selector × accuracy column")]
     ranked = table[table.spearman.notna()]
     first = {}
-    for r in ranked.to_dict("records"):
-        first.setdefault(r["selector"], Path(r["run"]))
+    for r, label in zip(ranked.to_dict("records"), variant_labels(ranked)):
+        first.setdefault(label, Path(r["run"]))
     md = ["## ρ of each selector against each accuracy column", "", *markdown(rho), ""]
     corr = score_correlations(first) if len(first) > 1 else pd.DataFrame()
     if not corr.empty:

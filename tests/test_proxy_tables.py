@@ -328,3 +328,21 @@ def test_the_job_refreshes_only_the_nan_cells_of_finished_shards(tmp_path):
     assert after.value[2] == 123.0
     refreshed = json.loads(csv.with_suffix(".json").read_text())["refreshed"]
     assert refreshed["indices"] == [int(first.loc[1, "index"])] and refreshed["measure_versions"]["zen"] == 2
+
+
+def test_a_selector_run_with_two_settings_keeps_both_rows_of_the_matrix(tmp_path):
+    """Two rows of one selector at different settings on the same columns are two matrix rows,
+    labelled by the setting that differs, not one of them shown under the selector's name."""
+    rows = []
+    for k in (10, 100):
+        for name, fid in (("t200", 200), ("t12", 12)):
+            rows.append(f'[[row]]\nname = "params{k}-{name}"\nselector = "params"\nfidelity = {fid}\n'
+                        f'hp = {{ num_classes = {k} }}\nsample = 200\n')
+    suite = tmp_path / "s.toml"
+    suite.write_text('[suite]\nname = "v"\n[defaults]\nbench = "nb201"\nn_boot = 0\n' + "\n".join(rows))
+    assert main(["suite", "run", str(suite), "--out", str(tmp_path / "o"), "--no-plots"]) == 0
+    assert main(["report", str(tmp_path / "o"), "--out", str(tmp_path / "r")]) == 0
+    rho = pd.read_csv(tmp_path / "r" / "rho_matrix.csv", index_col=0)
+    assert sorted(rho.index) == ["params (num_classes=10)", "params (num_classes=100)"] and rho.shape == (2, 2)
+    corr = pd.read_csv(tmp_path / "r" / "score_correlation.csv", index_col=0)
+    assert corr.shape == (2, 2)
