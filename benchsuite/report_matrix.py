@@ -36,12 +36,12 @@ def variant_labels(table: pd.DataFrame) -> list[str]:
     return labels
 
 
-def rho_matrix(table: pd.DataFrame) -> pd.DataFrame:
+def rho_matrix(table: pd.DataFrame, labels: list[str] | None = None) -> pd.DataFrame:
     """Spearman ρ: one row per selector (per variant of its settings), one column per accuracy
     column (NaN where not run)."""
     ranked = table[table.spearman.notna()].copy()
     ranked["column"] = [column_label(r) for r in ranked.to_dict("records")]
-    ranked["variant"] = variant_labels(ranked)
+    ranked["variant"] = labels if labels is not None else variant_labels(ranked)
     return ranked.pivot_table(index="variant", columns="column", values="spearman", aggfunc="first",
                               sort=False).rename_axis(index="selector")
 
@@ -87,14 +87,15 @@ def plot_matrix(matrix: pd.DataFrame, path: Path, title: str, *, vmin: float = -
 def matrices(table: pd.DataFrame, out: Path) -> tuple[list[Path], list[str]]:
     """rho_matrix.csv/.png and score_correlation.csv/.png in ``out`` when the suite ranks on more
     than one accuracy column; the figures and the markdown that shows them."""
-    rho = rho_matrix(table)
+    ranked = table[table.spearman.notna()]
+    labels = variant_labels(ranked)   # each row's run.json read once for both matrices
+    rho = rho_matrix(table, labels)
     if rho.shape[1] < 2:
         return [], []
     rho.to_csv(out / "rho_matrix.csv")
     pngs = [plot_matrix(rho, out / "rho_matrix.png", "Spearman ρ: selector × accuracy column")]
-    ranked = table[table.spearman.notna()]
     first = {}
-    for r, label in zip(ranked.to_dict("records"), variant_labels(ranked)):
+    for r, label in zip(ranked.to_dict("records"), labels):
         first.setdefault(label, Path(r["run"]))
     md = ["## ρ of each selector against each accuracy column", "", *markdown(rho), ""]
     corr = score_correlations(first) if len(first) > 1 else pd.DataFrame()
