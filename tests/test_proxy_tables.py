@@ -22,6 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = proxy_tables.manifest()
 PROXIES = sorted({(t, p) for t, e in SHIPPED.items() for p in e["proxies"]})
 LOSS_GRADIENT = {"fisher", "grad_norm", "snip", "plain", "grasp", "gradsign"}   # d(loss on images)/d(weights)
+# (table, proxy): (rtol, atol as a fraction of the column's median |value|) where float32 round-off
+# alone moves the value by more than LOSS_GRADIENT's 2e-3, measured on this test's three NB-101
+# cells (float32 on two AMD EPYC machines against the same networks in float64):
+# - zico with two half-batches is Σ log Σ (|g1|+|g2|)/|g1−g2|; weights whose two gradients agree
+#   to round-off dominate it, so float32 moves it by up to 0.9 % from float64, and two CPUs' float32
+#   values differ by up to 1.7 % (256.92 against 261.46);
+# - grasp = Σ −w·Hg is a float32 sum whose terms cancel: its error is absolute, on the terms'
+#   scale, not the result's (1.22 here, 1.16 shipped, 1.22 in float64; −78.33 against −78.52).
+ROUNDOFF_BOUND = {("nb101-cifar10", "zico"): (3e-2, 0.0), ("nb101-cifar10", "grasp"): (2e-3, 2e-2)}
 
 
 def _script(name):
@@ -159,7 +168,8 @@ def test_shipped_values_equal_a_recomputation(table, proxy, data_dir):
     (about 1e-6 relative); a proxy whose code changed differs by far more. The loss-gradient
     proxies get 2e-3: on one deep NB-101 cell a CPU with other kernels (AMD EPYC against the
     machine that built the table) moved them by up to 9.2e-4 relative, the same on 1 and 2
-    threads, while the values elsewhere agreed to 1e-6."""
+    threads, while the values elsewhere agreed to 1e-6. Two NB-101 columns are bound by float32
+    round-off itself (ROUNDOFF_BOUND)."""
     entry = SHIPPED[table]
     t = proxy_tables.load(table)
     rng = np.random.default_rng(0)
@@ -171,7 +181,11 @@ def test_shipped_values_equal_a_recomputation(table, proxy, data_dir):
     selector.preflight(ctx)
     got = np.asarray(selector.score(archs, ctx), dtype=float)
     rtol = 2e-3 if proxy in LOSS_GRADIENT else 1e-4
-    np.testing.assert_allclose(got, t[proxy].to_numpy()[cells], rtol=rtol, atol=1e-12)
+    atol = 1e-12
+    if (table, proxy) in ROUNDOFF_BOUND:
+        rtol, atol_scale = ROUNDOFF_BOUND[table, proxy]
+        atol = atol_scale * float(np.nanmedian(np.abs(t[proxy].to_numpy())))
+    np.testing.assert_allclose(got, t[proxy].to_numpy()[cells], rtol=rtol, atol=atol)
 
 
 def test_a_study_over_several_columns_reports_its_matrices(tmp_path):
