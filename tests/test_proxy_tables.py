@@ -24,7 +24,8 @@ PROXIES = sorted({(t, p) for t, e in SHIPPED.items() for p in e["proxies"]})
 LOSS_GRADIENT = {"fisher", "grad_norm", "snip", "plain", "grasp", "gradsign"}   # d(loss on images)/d(weights)
 # (table, proxy): (rtol, atol as a fraction of the column's median |value|) where float32 round-off
 # alone moves the value by more than LOSS_GRADIENT's 2e-3, measured on this test's three NB-101
-# cells (float32 on two AMD EPYC machines against the same networks in float64):
+# cells (float32 on two AMD EPYC machines against the same networks in float64;
+# `python benchmarks/float32_roundoff.py zico grasp` prints them):
 # - zico with two half-batches is Σ log Σ (|g1|+|g2|)/|g1−g2|; weights whose two gradients agree
 #   to round-off dominate it, so float32 moves it by up to 0.9 % from float64, and two CPUs' float32
 #   values differ by up to 1.7 % (256.92 against 261.46);
