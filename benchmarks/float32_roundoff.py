@@ -8,28 +8,21 @@ distance from float64 (the figures behind ROUNDOFF_BOUND in tests/test_proxy_tab
 """
 import argparse
 import os
-import tempfile
 
 import numpy as np
 import torch
 
 import benchsuite.selectors.proxies.measures as measures
 from benchsuite import proxy_tables
-from benchsuite.selectors.base import Context
-from benchsuite.selectors.registry import SELECTORS
 
 
-def score(entry: dict, proxy: str, archs: list[str], float64: bool) -> np.ndarray:
+def score(table: str, proxy: str, cells: list[int], float64: bool) -> np.ndarray:
     computed = measures._compute
     if float64:   # the same seeded float32 initialisation, cast; the images cast likewise
         measures._compute = lambda build, x, y, names, **kw: computed(
             lambda bn: build(bn=bn).double(), x.double(), y, names, **kw)
     try:
-        selector = SELECTORS.get(proxy)(seed=entry["seed"], **entry["proxies"][proxy]["settings"])
-        ctx = Context(space=entry["space"], dataset=entry["serves"][0], seed=entry["seed"], device="cpu",
-                      data_dir=os.environ.get("BENCHSUITE_DATA"), cache_dir=tempfile.mkdtemp())
-        selector.preflight(ctx)
-        return np.asarray(selector.score(archs, ctx), dtype=float)
+        return proxy_tables.recompute(table, proxy, cells, data_dir=os.environ.get("BENCHSUITE_DATA"))
     finally:
         measures._compute = computed
 
@@ -41,13 +34,11 @@ def main() -> None:
     ap.add_argument("--cells", type=int, default=3, help="seeded sample size (the recompute test's: 3)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    entry = proxy_tables.manifest()[args.table]
     t = proxy_tables.load(args.table)
-    cells = sorted(np.random.default_rng(0).choice(len(t), args.cells, replace=False).tolist())
-    archs = [proxy_tables.cells_of(entry["space"])[i] for i in cells]
+    cells = proxy_tables.sample_rows(args.table, args.cells)
     for proxy in args.proxies:
         shipped = t[proxy].to_numpy()[cells]
-        f32, f64 = score(entry, proxy, archs, False), score(entry, proxy, archs, True)
+        f32, f64 = score(args.table, proxy, cells, False), score(args.table, proxy, cells, True)
         print(f"{proxy} on {args.table}, cells {cells}")
         for label, v in (("shipped", shipped), ("float32 here", f32), ("float64 here", f64)):
             rel = (v - f64) / np.abs(f64)

@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import lzma
+import tempfile
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -200,6 +201,29 @@ def values(table: str, names, archs) -> np.ndarray:
     index = _rows(table)
     rows = np.array([index[a] for a in archs], dtype=np.int64)
     return load(table)[list(names)].to_numpy(dtype=float)[rows]
+
+
+def sample_rows(table: str, n: int, *, seed: int = 0) -> list[int]:
+    """A seeded sample of ``n`` rows of a shipped table, sorted (the recompute checks' cells)."""
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(len(load(table)), n, replace=False).tolist())
+
+
+def recompute(table: str, proxy: str, rows, *, data_dir) -> np.ndarray:
+    """``proxy``'s values on the cells at ``rows`` of ``table``, computed by the selector itself on
+    the CPU at the settings and seed the table recorded, with an empty proxy cache so that nothing
+    is looked up: what a shipped column should equal."""
+    from .selectors.base import Context
+    from .selectors.registry import SELECTORS
+
+    entry = manifest()[table]
+    archs = [cells_of(entry["space"])[i] for i in rows]
+    selector = SELECTORS.get(proxy)(seed=entry["seed"], **entry["proxies"][proxy]["settings"])
+    with tempfile.TemporaryDirectory() as empty_cache:
+        ctx = Context(space=entry["space"], dataset=entry["serves"][0], seed=entry["seed"], device="cpu",
+                      data_dir=None if data_dir is None else str(data_dir), cache_dir=empty_cache)
+        selector.preflight(ctx)
+        return np.asarray(selector.score(archs, ctx), dtype=float)
 
 
 def proxy_table(bench: str = "nb201", dataset: str = "cifar10") -> pd.DataFrame:
