@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from multiprocessing import get_context
@@ -184,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refresh-nan", action="store_true",
                     help="recompute only the NaN cells of finished shards with the current code")
     args = ap.parse_args(argv)
+    # `kill PID` (SIGTERM) would end this process alone and leave its pool's workers computing
+    # shards nobody collects: leave through the pools' context managers instead, which terminate them
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     from benchsuite import SELECTORS
     from benchsuite.progress import Progress
 

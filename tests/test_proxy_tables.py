@@ -3,6 +3,7 @@ offline for default settings, and equal to what the selectors compute."""
 import importlib.util
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -354,3 +355,45 @@ def test_a_selector_run_with_two_settings_keeps_both_rows_of_the_matrix(tmp_path
     assert sorted(rho.index) == ["params (num_classes=10)", "params (num_classes=100)"] and rho.shape == (2, 2)
     corr = pd.read_csv(tmp_path / "r" / "score_correlation.csv", index_col=0)
     assert corr.shape == (2, 2)
+
+
+def _running(pid: str) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (state field of /proc/PID/stat)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from /proc")
+def test_a_terminated_job_takes_its_workers_with_it(tmp_path):
+    """``kill PID`` on the job ends its worker processes too: a worker busy with a shard would
+    otherwise compute on for its whole shard, uncollected (a pool worker notices a dead parent only
+    when it asks for its next task)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BENCHSUITE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    job = [sys.executable, str(ROOT / "benchmarks" / "proxy_tables_job.py"), "--proxies", "zen", "--tables",
+           "nb201-cifar10", "--shard-size", "2000", "--workers", "1", "--out", str(tmp_path / "s")]
+    proc = subprocess.Popen(job, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: list[str] = []
+    try:
+        deadline = time.time() + 120
+        while not children and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert children, "the job started no worker process"
+        time.sleep(5)   # the worker is inside its shard (2,000 classes: minutes)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) != 0
+        deadline = time.time() + 30
+        while any(map(_running, children)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not any(map(_running, children)), "a worker outlived the job"
+    finally:
+        proc.kill()
+        for c in filter(_running, children):
+            os.kill(int(c), signal.SIGKILL)
