@@ -31,8 +31,14 @@ LOSS_GRADIENT = {"fisher", "grad_norm", "snip", "plain", "grasp", "gradsign"}   
 #   to round-off dominate it, so float32 moves it by up to 0.9 % from float64, and two CPUs' float32
 #   values differ by up to 1.7 % (256.92 against 261.46);
 # - grasp = Σ −w·Hg is a float32 sum whose terms cancel: its error is absolute, on the terms'
-#   scale, not the result's (1.22 here, 1.16 shipped, 1.22 in float64; −78.33 against −78.52).
-ROUNDOFF_BOUND = {("nb101-cifar10", "zico"): (3e-2, 0.0), ("nb101-cifar10", "grasp"): (2e-3, 2e-2)}
+#   scale, not the result's (1.22 here, 1.16 shipped, 1.22 in float64; −78.33 against −78.52);
+# - az_progressivity = min over stages of ent[l+1] − ent[l] (aznas.py, az:148), a difference of
+#   float32 stage entropies of order 10, so its error is absolute, about their ulp (1e-6): on cell
+#   153 a third CPU gave −0.0080118 against the shipped −0.0080132 (1.4e-6, 1.8e-4 relative; the
+#   other two cells agreed to 1e-5 relative). Allowed: 1e-4 of the column's median |value| (0.113),
+#   1.1e-5 absolute, about 8x the difference seen; a changed proxy moves it by far more.
+ROUNDOFF_BOUND = {("nb101-cifar10", "zico"): (3e-2, 0.0), ("nb101-cifar10", "grasp"): (2e-3, 2e-2),
+                  ("nb101-cifar10", "az_progressivity"): (1e-4, 1e-4)}
 
 
 def _script(name):
