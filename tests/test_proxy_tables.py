@@ -176,7 +176,7 @@ def test_shipped_values_equal_a_recomputation(table, proxy, data_dir):
     (about 1e-6 relative); a proxy whose code changed differs by far more. The loss-gradient
     proxies get 2e-3: on one deep NB-101 cell a CPU with other kernels (AMD EPYC against the
     machine that built the table) moved them by up to 9.2e-4 relative, the same on 1 and 2
-    threads, while the values elsewhere agreed to 1e-6. Two NB-101 columns are bound by float32
+    threads, while the values elsewhere agreed to 1e-6. Three NB-101 columns are bound by float32
     round-off itself (ROUNDOFF_BOUND)."""
     t = proxy_tables.load(table)
     cells = proxy_tables.sample_rows(table, 3)
