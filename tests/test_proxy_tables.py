@@ -2,7 +2,11 @@
 offline for default settings, and equal to what the selectors compute."""
 import importlib.util
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -46,6 +50,16 @@ def _script(name):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _job(tmp_path, *args, data_dir=None):
+    """The table job's command line writing its shards under ``tmp_path/s`` with ``args``, and its
+    environment: a fresh proxy cache, this checkout importable, the data folder where one is given."""
+    env = {**os.environ, "BENCHSUITE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    if data_dir is not None:
+        env["BENCHSUITE_DATA"] = str(data_dir)
+    job = [sys.executable, str(ROOT / "benchmarks" / "proxy_tables_job.py"), *args, "--out", str(tmp_path / "s")]
+    return job, env
 
 
 def test_shipped_tables_are_what_the_build_script_makes_of_the_committed_shards(capsys):
@@ -291,14 +305,8 @@ def test_a_served_aggregate_equals_the_computed_one(aggregate, data_dir):
 def test_the_job_computes_proxies_of_one_forward_in_one_pass(tmp_path, data_dir):
     """snip and grad_norm asked for together: one shared pass per shard, each proxy's shard written
     with its own default settings, values equal to each computed alone (a fresh cache)."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "BENCHSUITE_DATA": str(data_dir), "BENCHSUITE_CACHE": str(tmp_path / "cache"),
-           "PYTHONPATH": str(ROOT)}
-    job = [sys.executable, str(ROOT / "benchmarks" / "proxy_tables_job.py"), "--proxies", "params,snip,grad_norm",
-           "--tables", "nb201-cifar10", "--classes", "2", "--workers", "1", "--out", str(tmp_path / "s")]
+    job, env = _job(tmp_path, "--proxies", "params,snip,grad_norm", "--tables", "nb201-cifar10", "--classes", "2",
+                    "--workers", "1", data_dir=data_dir)
     r = subprocess.run(job, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "snip+grad_norm shared pass" in r.stdout
@@ -319,13 +327,7 @@ def test_the_job_computes_proxies_of_one_forward_in_one_pass(tmp_path, data_dir)
 def test_the_job_refreshes_only_the_nan_cells_of_finished_shards(tmp_path):
     """``--refresh-nan`` recomputes the cells a shard stores as NaN with the current code and leaves
     the others as they are; the shard records which it recomputed and with which code version."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "BENCHSUITE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
-    job = [sys.executable, str(ROOT / "benchmarks" / "proxy_tables_job.py"), "--proxies", "zen", "--tables",
-           "nb201-cifar10", "--classes", "3", "--workers", "1", "--out", str(tmp_path / "s")]
+    job, env = _job(tmp_path, "--proxies", "zen", "--tables", "nb201-cifar10", "--classes", "3", "--workers", "1")
     assert subprocess.run(job, env=env, capture_output=True, text=True, timeout=600).returncode == 0
     csv = tmp_path / "s" / "nb201-cifar10" / "zen" / "shard-000.csv"
     first = pd.read_csv(csv)
@@ -376,14 +378,7 @@ def test_a_terminated_job_takes_its_workers_with_it(tmp_path):
     """``kill PID`` on the job ends its worker processes too: a worker busy with a shard would
     otherwise compute on for its whole shard, uncollected (a pool worker notices a dead parent only
     when it asks for its next task)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    env = {**os.environ, "BENCHSUITE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
-    job = [sys.executable, str(ROOT / "benchmarks" / "proxy_tables_job.py"), "--proxies", "zen", "--tables",
-           "nb201-cifar10", "--shard-size", "2000", "--workers", "1", "--out", str(tmp_path / "s")]
+    job, env = _job(tmp_path, "--proxies", "zen", "--tables", "nb201-cifar10", "--shard-size", "2000", "--workers", "1")
     proc = subprocess.Popen(job, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     children: list[str] = []
     try:
