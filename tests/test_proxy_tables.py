@@ -324,6 +324,18 @@ def test_the_job_computes_proxies_of_one_forward_in_one_pass(tmp_path, data_dir)
     assert "shared_pass" not in json.loads((tmp_path / "s" / "nb201-cifar10" / "params" / "shard-000.json").read_text())
 
 
+def test_the_job_finishes_every_proxy_s_shard_before_the_next_shard(tmp_path):
+    """Shards run shard by shard, not proxy by proxy: a job stopped early leaves the same finished
+    shards for every proxy it was asked for (AZ-NAS's components, cached by one pass, are written
+    right after it)."""
+    job, env = _job(tmp_path, "--proxies", "l2_norm,az_complexity", "--tables", "nb201-cifar10", "--classes", "3",
+                    "--shard-size", "1", "--workers", "1")
+    r = subprocess.run(job, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    order = [(line.split()[1], line.split()[3].rstrip(":")) for line in r.stdout.splitlines() if " shard " in line]
+    assert order == [(p, f"{n:03d}") for n in range(3) for p in ("l2_norm", "az_complexity")]
+
+
 def test_the_job_refreshes_only_the_nan_cells_of_finished_shards(tmp_path):
     """``--refresh-nan`` recomputes the cells a shard stores as NaN with the current code and leaves
     the others as they are; the shard records which it recomputed and with which code version."""
