@@ -65,14 +65,22 @@ def representatives() -> list[int]:
 
 
 def groups(proxies: list[str], alone: bool) -> list[tuple[str, ...]]:
-    """The proxies in computing units: those of one shared pass together (in the order given), the
-    others one by one."""
+    """The proxies in computing units: those one pass computes together (zero-cost-nas's shared
+    forward; AZ-NAS's three feature components) as one unit each, in the order given, the others
+    one by one. A unit is one task, so two workers never compute the same pass for one shard."""
+    from benchsuite.selectors.proxies.aznas import ONE_PASS
     from benchsuite.selectors.proxies.measures import SHARED
 
-    together = () if alone else tuple(p for p in proxies if p in SHARED)
-    if len(together) < 2:
+    if alone:
         return [(p,) for p in proxies]
-    return [together if p == together[0] else (p,) for p in proxies if p == together[0] or p not in together]
+    units: list[tuple[str, ...]] = []
+    for p in proxies:
+        if any(p in u for u in units):
+            continue
+        family = next((f for f in (SHARED, ONE_PASS) if p in f), frozenset())
+        together = tuple(q for q in proxies if q in family)
+        units.append(together if len(together) > 1 else (p,))
+    return units
 
 
 def run_shard(task: tuple) -> tuple[str, str, int, int, float]:

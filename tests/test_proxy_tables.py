@@ -302,19 +302,21 @@ def test_a_served_aggregate_equals_the_computed_one(aggregate, data_dir):
 
 
 @pytest.mark.bundle
-def test_the_job_computes_proxies_of_one_forward_in_one_pass(tmp_path, data_dir):
-    """snip and grad_norm asked for together: one shared pass per shard, each proxy's shard written
-    with its own default settings, values equal to each computed alone (a fresh cache)."""
-    job, env = _job(tmp_path, "--proxies", "params,snip,grad_norm", "--tables", "nb201-cifar10", "--classes", "2",
-                    "--workers", "1", data_dir=data_dir)
+@pytest.mark.parametrize("together", [("snip", "grad_norm"), ("az_expressivity", "az_trainability")])
+def test_the_job_computes_proxies_of_one_forward_in_one_pass(tmp_path, data_dir, together):
+    """Proxies one pass computes asked for together (zero-cost-nas's shared forward; AZ-NAS's feature
+    components): one pass per shard, each proxy's shard written with its own default settings,
+    values equal to each computed alone (a fresh cache)."""
+    job, env = _job(tmp_path, "--proxies", ",".join(("params", *together)), "--tables", "nb201-cifar10",
+                    "--classes", "2", "--workers", "1", data_dir=data_dir)
     r = subprocess.run(job, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "snip+grad_norm shared pass" in r.stdout
+    assert f"{'+'.join(together)} shared pass" in r.stdout
     ctx = Context(space="nb201", dataset="cifar10", seed=0, device="cpu", data_dir=str(data_dir),
                   cache_dir=str(tmp_path / "alone"))
-    for proxy in ("snip", "grad_norm"):
+    for proxy in together:
         meta = json.loads((tmp_path / "s" / "nb201-cifar10" / proxy / "shard-000.json").read_text())
-        assert meta["shared_pass"] == ["grad_norm", "snip"]
+        assert meta["shared_pass"] == sorted(together)
         alone = SELECTORS.get(proxy)(seed=0)
         assert meta["settings"] == proxy_tables.settings(alone)
         shard = pd.read_csv(tmp_path / "s" / "nb201-cifar10" / proxy / "shard-000.csv")
@@ -322,6 +324,17 @@ def test_the_job_computes_proxies_of_one_forward_in_one_pass(tmp_path, data_dir)
         got = alone.score([nb201.all_archs()[i] for i in shard["index"]], ctx)
         np.testing.assert_allclose(shard["value"], got, rtol=1e-6)
     assert "shared_pass" not in json.loads((tmp_path / "s" / "nb201-cifar10" / "params" / "shard-000.json").read_text())
+
+
+def test_the_job_computes_what_one_pass_gives_as_one_task():
+    """The proxies one pass computes together form one task per shard (so two workers never run the
+    same pass on one shard): zero-cost-nas's shared forward, AZ-NAS's three feature components."""
+    groups = _script("proxy_tables_job").groups
+    asked = ["az_expressivity", "l2_norm", "snip", "az_progressivity", "grad_norm", "az_trainability", "zen"]
+    assert groups(asked, False) == [("az_expressivity", "az_progressivity", "az_trainability"), ("l2_norm",),
+                                    ("snip", "grad_norm"), ("zen",)]
+    assert groups(["az_expressivity", "snip", "zen"], False) == [("az_expressivity",), ("snip",), ("zen",)]
+    assert groups(asked, True) == [(p,) for p in asked]
 
 
 def test_the_job_finishes_every_proxy_s_shard_before_the_next_shard(tmp_path):
