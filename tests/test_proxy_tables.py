@@ -41,8 +41,13 @@ LOSS_GRADIENT = {"fisher", "grad_norm", "snip", "plain", "grasp", "gradsign"}   
 #   153 a third CPU gave −0.0080118 against the shipped −0.0080132 (1.4e-6, 1.8e-4 relative; the
 #   other two cells agreed to 1e-5 relative). Allowed: 1e-4 of the column's median |value| (0.113),
 #   1.1e-5 absolute, about 8x the difference seen; a changed proxy moves it by far more.
+# - NB-201 CIFAR-10 plain = Σ −g·w, a float32 sum whose terms cancel, like grasp: this test's cell
+#   7986 is 4.1e-3 relative (8e-6 absolute) from float64, and on seed 0's 1,000 cells another CPU's
+#   run differs from the shipped column by more than 2e-3 relative on 10 % of them. Allowed: 2e-3
+#   of the column's median |value| (0.063) absolute on top of 2e-3 relative, about 15x the float64
+#   distance seen here.
 ROUNDOFF_BOUND = {("nb101-cifar10", "zico"): (3e-2, 0.0), ("nb101-cifar10", "grasp"): (2e-3, 2e-2),
-                  ("nb101-cifar10", "az_progressivity"): (1e-4, 1e-4)}
+                  ("nb101-cifar10", "az_progressivity"): (1e-4, 1e-4), ("nb201-cifar10", "plain"): (2e-3, 2e-3)}
 
 
 def _script(name):
@@ -190,8 +195,8 @@ def test_shipped_values_equal_a_recomputation(table, proxy, data_dir):
     (about 1e-6 relative); a proxy whose code changed differs by far more. The loss-gradient
     proxies get 2e-3: on one deep NB-101 cell a CPU with other kernels (AMD EPYC against the
     machine that built the table) moved them by up to 9.2e-4 relative, the same on 1 and 2
-    threads, while the values elsewhere agreed to 1e-6. Three NB-101 columns are bound by float32
-    round-off itself (ROUNDOFF_BOUND)."""
+    threads, while the values elsewhere agreed to 1e-6. Three NB-101 columns and NB-201 CIFAR-10
+    plain are bound by float32 round-off itself (ROUNDOFF_BOUND)."""
     t = proxy_tables.load(table)
     cells = proxy_tables.sample_rows(table, 3)
     got = proxy_tables.recompute(table, proxy, cells, data_dir=data_dir)
