@@ -230,9 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{table} {proxy} shard {number:03d}: {n} NaN cells recomputed in {s:.1f} s", flush=True)
         return 0
     units = groups(proxies, args.alone)
-    # shard by shard, each proxy's shard n before any proxy's shard n+1: an interrupted job leaves the
-    # same finished shards for every proxy, and a proxy whose pass caches others' values (AZ-NAS's
-    # three feature components) has theirs written from the cache right after it, not hours later
+    # shard by shard, each unit's shard n before any unit's shard n+1: an interrupted job leaves the
+    # same finished shards for every proxy
     tasks = sorted(((t, unit, n, s) for t in tables for unit in units for n, s in enumerate(shards(t, unit))),
                    key=lambda task: (tables.index(task[0]), task[2]))
     # a rerun computes only the proxies a shard still lacks (a shared pass only for two or more)
