@@ -344,8 +344,7 @@ def test_the_job_computes_what_one_pass_gives_as_one_task():
 
 def test_the_job_finishes_every_proxy_s_shard_before_the_next_shard(tmp_path):
     """Shards run shard by shard, not proxy by proxy: a job stopped early leaves the same finished
-    shards for every proxy it was asked for (AZ-NAS's components, cached by one pass, are written
-    right after it)."""
+    shards for every proxy it was asked for."""
     job, env = _job(tmp_path, "--proxies", "l2_norm,az_complexity", "--tables", "nb201-cifar10", "--classes", "3",
                     "--shard-size", "1", "--workers", "1")
     r = subprocess.run(job, env=env, capture_output=True, text=True, timeout=600)
