@@ -4,6 +4,7 @@ clone) the tests that need it are skipped and say so; CI always has it, so there
 from __future__ import annotations
 
 import http.server
+import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -29,6 +30,17 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter):
     if not HAVE_BUNDLE:
         terminalreporter.write_line(f"note: the tests marked or fixtured `bundle` were skipped: {NO_BUNDLE}")
+
+
+@pytest.fixture(scope="session")
+def bench_script():
+    """A loader of ``benchmarks/NAME.py`` as a module (the scripts are not a package)."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,7 @@
 """The package's all-cell proxy tables: built from the committed shards, checksum-pinned, served
 offline for default settings, and equal to what the selectors compute."""
-import importlib.util
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +16,6 @@ from benchsuite.selectors.base import Context
 from benchsuite.selectors.registry import SELECTORS
 from benchsuite.spaces import nb201
 
-ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = proxy_tables.manifest()
 PROXIES = sorted({(t, p) for t, e in SHIPPED.items() for p in e["proxies"]})
 LOSS_GRADIENT = {"fisher", "grad_norm", "snip", "plain", "grasp", "gradsign"}   # d(loss on images)/d(weights)
@@ -50,26 +42,9 @@ ROUNDOFF_BOUND = {("nb101-cifar10", "zico"): (3e-2, 0.0), ("nb101-cifar10", "gra
                   ("nb101-cifar10", "az_progressivity"): (1e-4, 1e-4), ("nb201-cifar10", "plain"): (2e-3, 2e-3)}
 
 
-def _script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _job(tmp_path, *args, data_dir=None):
-    """The table job's command line writing its shards under ``tmp_path/s`` with ``args``, and its
-    environment: a fresh proxy cache, this checkout importable, the data folder where one is given."""
-    env = {**os.environ, "BENCHSUITE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
-    if data_dir is not None:
-        env["BENCHSUITE_DATA"] = str(data_dir)
-    job = [sys.executable, str(ROOT / "benchmarks" / "proxy_tables_job.py"), *args, "--out", str(tmp_path / "s")]
-    return job, env
-
-
-def test_shipped_tables_are_what_the_build_script_makes_of_the_committed_shards(capsys):
+def test_shipped_tables_are_what_the_build_script_makes_of_the_committed_shards(capsys, bench_script):
     assert SHIPPED, "the package ships no proxy table"
-    build = _script("build_proxy_tables")
+    build = bench_script("build_proxy_tables")
     assert build.main(["--check"]) == 0, capsys.readouterr().out
 
 
@@ -306,76 +281,6 @@ def test_a_served_aggregate_equals_the_computed_one(aggregate, data_dir):
     np.testing.assert_allclose(looked_up, computed, rtol=1e-6)
 
 
-@pytest.mark.bundle
-@pytest.mark.parametrize("together", [("snip", "grad_norm"), ("az_expressivity", "az_trainability")])
-def test_the_job_computes_proxies_of_one_forward_in_one_pass(tmp_path, data_dir, together):
-    """Proxies one pass computes asked for together (zero-cost-nas's shared forward; AZ-NAS's feature
-    components): one pass per shard, each proxy's shard written with its own default settings,
-    values equal to each computed alone (a fresh cache)."""
-    job, env = _job(tmp_path, "--proxies", ",".join(("params", *together)), "--tables", "nb201-cifar10",
-                    "--classes", "2", "--workers", "1", data_dir=data_dir)
-    r = subprocess.run(job, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert f"{'+'.join(together)} shared pass" in r.stdout
-    ctx = Context(space="nb201", dataset="cifar10", seed=0, device="cpu", data_dir=str(data_dir),
-                  cache_dir=str(tmp_path / "alone"))
-    for proxy in together:
-        meta = json.loads((tmp_path / "s" / "nb201-cifar10" / proxy / "shard-000.json").read_text())
-        assert meta["shared_pass"] == sorted(together)
-        alone = SELECTORS.get(proxy)(seed=0)
-        assert meta["settings"] == proxy_tables.settings(alone)
-        shard = pd.read_csv(tmp_path / "s" / "nb201-cifar10" / proxy / "shard-000.csv")
-        alone.preflight(ctx)
-        got = alone.score([nb201.all_archs()[i] for i in shard["index"]], ctx)
-        np.testing.assert_allclose(shard["value"], got, rtol=1e-6)
-    assert "shared_pass" not in json.loads((tmp_path / "s" / "nb201-cifar10" / "params" / "shard-000.json").read_text())
-
-
-def test_the_job_computes_what_one_pass_gives_as_one_task():
-    """The proxies one pass computes together form one task per shard (so two workers never run the
-    same pass on one shard): zero-cost-nas's shared forward, AZ-NAS's three feature components."""
-    groups = _script("proxy_tables_job").groups
-    asked = ["az_expressivity", "l2_norm", "snip", "az_progressivity", "grad_norm", "az_trainability", "zen"]
-    assert groups(asked, False) == [("az_expressivity", "az_progressivity", "az_trainability"), ("l2_norm",),
-                                    ("snip", "grad_norm"), ("zen",)]
-    assert groups(["az_expressivity", "snip", "zen"], False) == [("az_expressivity",), ("snip",), ("zen",)]
-    assert groups(asked, True) == [(p,) for p in asked]
-
-
-def test_the_job_finishes_every_proxy_s_shard_before_the_next_shard(tmp_path):
-    """Shards run shard by shard, not proxy by proxy: a job stopped early leaves the same finished
-    shards for every proxy it was asked for."""
-    job, env = _job(tmp_path, "--proxies", "l2_norm,az_complexity", "--tables", "nb201-cifar10", "--classes", "3",
-                    "--shard-size", "1", "--workers", "1")
-    r = subprocess.run(job, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    order = [(line.split()[1], line.split()[3].rstrip(":")) for line in r.stdout.splitlines() if " shard " in line]
-    assert order == [(p, f"{n:03d}") for n in range(3) for p in ("l2_norm", "az_complexity")]
-
-
-def test_the_job_refreshes_only_the_nan_cells_of_finished_shards(tmp_path):
-    """``--refresh-nan`` recomputes the cells a shard stores as NaN with the current code and leaves
-    the others as they are; the shard records which it recomputed and with which code version."""
-    job, env = _job(tmp_path, "--proxies", "zen", "--tables", "nb201-cifar10", "--classes", "3", "--workers", "1")
-    assert subprocess.run(job, env=env, capture_output=True, text=True, timeout=600).returncode == 0
-    csv = tmp_path / "s" / "nb201-cifar10" / "zen" / "shard-000.csv"
-    first = pd.read_csv(csv)
-    meta = json.loads(csv.with_suffix(".json").read_text())
-    assert meta["measure_versions"] == {"measures": 2, "zen": 2}
-    damaged = first.copy()
-    damaged.loc[1, "value"] = np.nan
-    damaged.loc[2, "value"] = 123.0   # a finite value is not recomputed
-    damaged.to_csv(csv, index=False)
-    r = subprocess.run([*job, "--refresh-nan"], env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "1 NaN cells recomputed" in r.stdout
-    after = pd.read_csv(csv)
-    np.testing.assert_allclose(after.value[:2], first.value[:2], rtol=1e-6)
-    assert after.value[2] == 123.0
-    refreshed = json.loads(csv.with_suffix(".json").read_text())["refreshed"]
-    assert refreshed["indices"] == [int(first.loc[1, "index"])] and refreshed["measure_versions"]["zen"] == 2
-
-
 def test_a_selector_run_with_two_settings_keeps_both_rows_of_the_matrix(tmp_path):
     """Two rows of one selector at different settings on the same columns are two matrix rows,
     labelled by the setting that differs, not one of them shown under the selector's name."""
@@ -392,38 +297,3 @@ def test_a_selector_run_with_two_settings_keeps_both_rows_of_the_matrix(tmp_path
     assert sorted(rho.index) == ["params (num_classes=10)", "params (num_classes=100)"] and rho.shape == (2, 2)
     corr = pd.read_csv(tmp_path / "r" / "score_correlation.csv", index_col=0)
     assert corr.shape == (2, 2)
-
-
-def _running(pid: str) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (state field of /proc/PID/stat)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from /proc")
-def test_a_terminated_job_takes_its_workers_with_it(tmp_path):
-    """``kill PID`` on the job ends its worker processes too: a worker busy with a shard would
-    otherwise compute on for its whole shard, uncollected (a pool worker notices a dead parent only
-    when it asks for its next task)."""
-    job, env = _job(tmp_path, "--proxies", "zen", "--tables", "nb201-cifar10", "--shard-size", "2000", "--workers", "1")
-    proc = subprocess.Popen(job, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    children: list[str] = []
-    try:
-        deadline = time.time() + 120
-        while not children and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.5)
-            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        assert children, "the job started no worker process"
-        time.sleep(5)   # the worker is inside its shard (2,000 classes: minutes)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) != 0
-        deadline = time.time() + 30
-        while any(map(_running, children)) and time.time() < deadline:
-            time.sleep(0.2)
-        assert not any(map(_running, children)), "a worker outlived the job"
-    finally:
-        proc.kill()
-        for c in filter(_running, children):
-            os.kill(int(c), signal.SIGKILL)
