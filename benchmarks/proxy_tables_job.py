@@ -3,13 +3,14 @@ the shards the package's all-cell tables are built from (``benchmarks/build_prox
 
     BENCHSUITE_DATA=../shared/data python benchmarks/proxy_tables_job.py \
         [--proxies params,l2_norm,...] [--tables nb201-cifar10,nb201-cifar100,nb101-cifar10] \
-        [--out results/zero_cost_all/shards] [--workers 2] [--shard-size 250]
+        [--out results/zero_cost_all/shards] [--workers 2] [--shard-size 250] [--device cpu]
 
 Each of NB-201's 6,466 classes is computed once, on its first cell in official order (the cell every
 selector computes it on; ``params`` and ``flops``, functions of the cell itself, on every cell), and
 on NB-101 (``nb101-cifar10``) each of the bundle's 301 cells, by
 the selector itself at its default settings, seed 0, one torch thread per process (``--workers``
-processes). The work is cut into shards of ``--shard-size`` classes; a finished shard is written as
+processes), on the CPU unless ``--device`` names a GPU (where one is lent: one worker there; the
+shard records its device). The work is cut into shards of ``--shard-size`` classes; a finished shard is written as
 ``<out>/<table>/<proxy>/shard-NNN.csv`` (official index, value) and then ``shard-NNN.json``
 (seconds, settings, images, version), each atomically, so an interruption loses at most the shards
 in progress and a rerun skips every finished one. Tables run in the order given (CIFAR-10 first),
@@ -84,19 +85,19 @@ def groups(proxies: list[str], alone: bool) -> list[tuple[str, ...]]:
 
 
 def run_shard(task: tuple) -> tuple[str, str, int, int, float]:
-    table, unit, number, indices, out, data_dir = task
+    table, unit, number, indices, out, data_dir, device = task
     from benchsuite import SELECTORS, proxy_tables
     from benchsuite.selectors.base import Context
     from benchsuite.threads import set_threads
 
     set_threads(1)
     space, dataset = TABLES[table]
-    ctx = Context(space=space, dataset=dataset, seed=0, device="cpu", data_dir=data_dir)
+    ctx = Context(space=space, dataset=dataset, seed=0, device=device, data_dir=data_dir)
     every = proxy_tables.cells_of(space)
     cells = [every[i] for i in indices]
     t0 = time.time()
     if len(unit) > 1:   # one pass fills the proxy cache with all of them
-        joint = SELECTORS.get(unit[0])(seed=0)
+        joint = SELECTORS.get(unit[0])(seed=0, device=device)
         joint._names = lambda: set(unit)   # what share=True does, for these proxies only
         joint.preflight(ctx)
         joint.score(cells, ctx)
@@ -105,7 +106,7 @@ def run_shard(task: tuple) -> tuple[str, str, int, int, float]:
         t1 = time.time()
         values, selector = score_default(proxy, cells, ctx)
         write_shard(Path(out) / table / proxy, number, indices, values, selector, dataset,
-                    seconds + time.time() - t1, unit if len(unit) > 1 else None)
+                    seconds + time.time() - t1, unit if len(unit) > 1 else None, device)
     return table, ",".join(unit), number, len(indices), time.time() - t0
 
 
@@ -120,7 +121,7 @@ def measure_versions(selector) -> dict[str, int] | None:
 
 def refresh_nan(task: tuple) -> tuple[str, str, int, int, float]:
     """Recompute the NaN cells of one finished shard with the current code (see the docstring)."""
-    table, proxy, number, out, data_dir = task
+    table, proxy, number, out, data_dir, device = task
     import pandas as pd
 
     from benchsuite import proxy_tables
@@ -134,30 +135,33 @@ def refresh_nan(task: tuple) -> tuple[str, str, int, int, float]:
     stale = d.index[d.value.isna()].tolist()
     t0 = time.time()
     if stale:
-        ctx = Context(space=space, dataset=dataset, seed=0, device="cpu", data_dir=data_dir)
+        ctx = Context(space=space, dataset=dataset, seed=0, device=device, data_dir=data_dir)
         every = proxy_tables.cells_of(space)
         values, selector = score_default(proxy, [every[int(d.loc[i, "index"])] for i in stale], ctx)
         d.loc[stale, "value"] = np.asarray(values, dtype=float)
         meta = json.loads(csv.with_suffix(".json").read_text())
         meta["refreshed"] = {"indices": [int(d.loc[i, "index"]) for i in stale], "seconds": round(time.time() - t0, 3),
-                             "measure_versions": measure_versions(selector),
+                             "measure_versions": measure_versions(selector), "device": device,
                              "why": "cells stored as NaN recomputed with the current code (--refresh-nan)"}
         write_shard(csv.parent, number, d["index"].astype(int).tolist(), d.value.to_numpy(), selector, dataset,
-                    meta["seconds"], tuple(meta.get("shared_pass", ())) or None, keep=meta)
+                    meta["seconds"], tuple(meta.get("shared_pass", ())) or None, device, keep=meta)
     return table, proxy, number, len(stale), time.time() - t0
 
 
 def score_default(proxy: str, cells: list[str], ctx) -> tuple:
-    """``proxy`` at its default settings, seed 0, on ``cells`` (from the cache a shared pass filled)."""
+    """``proxy`` at its default settings, seed 0, on ``cells`` (from the cache a shared pass filled), on
+    ``ctx.device`` where the selector computes on a device (``params`` and ``flops`` do not)."""
     from benchsuite import SELECTORS
+    from benchsuite.hparams import keyword_params
 
-    selector = SELECTORS.get(proxy)(seed=0)
+    cls = SELECTORS.get(proxy)
+    selector = cls(seed=0, **({"device": ctx.device} if "device" in keyword_params(cls) else {}))
     selector.preflight(ctx)
     return selector.score(cells, ctx), selector
 
 
 def write_shard(folder: Path, number: int, indices: list[int], values, selector, dataset: str, seconds: float,
-                shared: tuple[str, ...] | None, keep: dict | None = None) -> None:
+                shared: tuple[str, ...] | None, device: str, keep: dict | None = None) -> None:
     """``shard-NNN.csv`` (official index, value), then ``shard-NNN.json``, each written atomically;
     ``keep``: the json to write (a refreshed shard keeps what it recorded)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -170,7 +174,8 @@ def write_shard(folder: Path, number: int, indices: list[int], values, selector,
     images = getattr(selector, "_images", None)
     meta = {"cells": len(indices), "seconds": round(seconds, 3), "seed": 0, "dataset": dataset,
             "settings": {k: v for k, v in selector.hparams().items() if k not in ("seed", "device")},
-            "images": list(images) if images else None, "benchsuite": __version__, "threads": 1}
+            "images": list(images) if images else None, "benchsuite": __version__, "threads": 1,
+            "device": device}
     if measure_versions(selector):
         meta["measure_versions"] = measure_versions(selector)
     if shared:
@@ -192,7 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alone", action="store_true", help="compute each proxy by itself, no shared pass")
     ap.add_argument("--refresh-nan", action="store_true",
                     help="recompute only the NaN cells of finished shards with the current code")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda[:N] | auto (a GPU where one is visible)")
     args = ap.parse_args(argv)
+    from benchsuite.errors import ConfigError
+    from benchsuite.runner import resolve_device
+
+    if args.device not in ("auto", "cpu", "cuda") and not args.device.startswith("cuda:"):
+        sys.exit(f"proxy_tables_job: --device must be cpu, cuda[:N] or auto, got {args.device!r}")
+    try:
+        device = resolve_device(args.device, True)
+    except ConfigError as e:
+        sys.exit(f"proxy_tables_job: {e}")
     # `kill PID` (SIGTERM) would end this process alone and leave its pool's workers computing
     # shards nobody collects: leave through the pools' context managers instead, which terminate them
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
@@ -222,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data_dir = os.environ.get("BENCHSUITE_DATA")
     if args.refresh_nan:
-        jobs = [(t, p, n, args.out, data_dir) for t in tables for p in proxies
+        jobs = [(t, p, n, args.out, data_dir, device) for t in tables for p in proxies
                 for n in range(len(shards(t, (p,)))) if done(t, p, n)]
         with get_context("spawn").Pool(args.workers) as pool:
             for table, proxy, number, n, s in pool.imap(refresh_nan, jobs):
@@ -235,11 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     tasks = sorted(((t, unit, n, s) for t in tables for unit in units for n, s in enumerate(shards(t, unit))),
                    key=lambda task: (tables.index(task[0]), task[2]))
     # a rerun computes only the proxies a shard still lacks (a shared pass only for two or more)
-    todo = [(t, left, n, s, args.out, data_dir) for t, unit, n, s in tasks
+    todo = [(t, left, n, s, args.out, data_dir, device) for t, unit, n, s in tasks
             if (left := tuple(p for p in unit if not done(t, p, n)))]
     sizes = ", ".join(f"{t}: {len(reps) if TABLES[t][0] == 'nb201' else len(every[TABLES[t][0]])}" for t in tables)
     print(f"classes per table {sizes} (every cell for {', '.join(PER_CELL)}); {len(tasks) - len(todo)} of {len(tasks)} "
-          f"shards done, {len(todo)} to go on {args.workers} processes "
+          f"shards done, {len(todo)} to go on {args.workers} processes, {device} "
           f"({'; '.join('+'.join(u) for u in units if len(u) > 1) or 'no'} shared pass)", flush=True)
     cells = seconds = 0.0
     t0 = time.time()

@@ -75,6 +75,23 @@ def test_the_job_finishes_every_proxy_s_shard_before_the_next_shard(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     order = [(line.split()[1], line.split()[3].rstrip(":")) for line in r.stdout.splitlines() if " shard " in line]
     assert order == [(p, f"{n:03d}") for n in range(3) for p in ("l2_norm", "az_complexity")]
+    meta = json.loads((tmp_path / "s" / "nb201-cifar10" / "l2_norm" / "shard-000.json").read_text())
+    assert meta["device"] == "cpu"
+
+
+@pytest.mark.parametrize("device,says", [("tpu", "--device must be cpu, cuda[:N] or auto, got 'tpu'"),
+                                         ("cuda", "no CUDA device is available here")])
+def test_the_job_refuses_a_device_it_cannot_use_in_one_line(tmp_path, device, says):
+    """A device the job cannot compute on is refused before any shard, in one line."""
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible: --device cuda is usable here")
+    job, env = _job(tmp_path, "--proxies", "l2_norm", "--tables", "nb201-cifar10", "--classes", "1",
+                    "--device", device)
+    r = subprocess.run(job, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "s").exists()
 
 
 def test_the_job_refreshes_only_the_nan_cells_of_finished_shards(tmp_path):
