@@ -199,13 +199,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="recompute only the NaN cells of finished shards with the current code")
     ap.add_argument("--device", default="cpu", help="cpu | cuda[:N] | auto (a GPU where one is visible)")
     args = ap.parse_args(argv)
+    from benchsuite.config import check_device
     from benchsuite.errors import ConfigError
     from benchsuite.runner import resolve_device
 
-    if args.device not in ("auto", "cpu", "cuda") and not args.device.startswith("cuda:"):
-        sys.exit(f"proxy_tables_job: --device must be cpu, cuda[:N] or auto, got {args.device!r}")
     try:
-        device = resolve_device(args.device, True)
+        device = resolve_device(check_device(args.device), True)
     except ConfigError as e:
         sys.exit(f"proxy_tables_job: {e}")
     # `kill PID` (SIGTERM) would end this process alone and leave its pool's workers computing

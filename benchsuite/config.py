@@ -48,8 +48,7 @@ class RunConfig:
             raise ConfigError(f"--seeds must be whole numbers >= 0, got {list(self.seeds)}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"--seeds has duplicates: {list(self.seeds)}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {self.device!r}")
+        check_device(self.device)
         from .threads import check_threads
 
         check_threads(self.threads)
@@ -86,6 +85,13 @@ class RunConfig:
 # Query budget of a search method per seed when --queries is not given: the largest budget the
 # search view reports (best_test_at_q500).
 DEFAULT_QUERIES = 500
+
+
+def check_device(device: str) -> str:
+    """``device`` as given, where it names one benchsuite can be asked for: auto, cpu or cuda[:N]."""
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {device!r}")
+    return device
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

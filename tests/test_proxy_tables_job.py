@@ -79,7 +79,7 @@ def test_the_job_finishes_every_proxy_s_shard_before_the_next_shard(tmp_path):
     assert meta["device"] == "cpu"
 
 
-@pytest.mark.parametrize("device,says", [("tpu", "--device must be cpu, cuda[:N] or auto, got 'tpu'"),
+@pytest.mark.parametrize("device,says", [("tpu", "--device must be auto, cpu or cuda[:N], got 'tpu'"),
                                          ("cuda", "no CUDA device is available here")])
 def test_the_job_refuses_a_device_it_cannot_use_in_one_line(tmp_path, device, says):
     """A device the job cannot compute on is refused before any shard, in one line."""
