@@ -6,8 +6,9 @@
 #   BENCHSUITE_DATA=DIR [LIMIT=480] [WORKERS=2] bash benchmarks/gpu_tables.sh [PROXY:TABLE ...]
 # Default: tenas_ntk:nb101-cifar10 (about 630 s per cell on one CPU thread: NB-101's 128-channel
 # network, 216 backward passes per cell), then the CIFAR-10 columns the CPU job has not finished.
-# New shards are copied to $OUT/shards/<table>/<proxy>/; copy them into results/zero_cost_all/shards/
-# there, then `python benchmarks/build_proxy_tables.py` for the proxies complete.
+# The shards of every piece come back as one archive, $OUT/shards.tgz (the device tool returns at most
+# 8 files, 2 folders down): `tar -xzf shards.tgz -C results/zero_cost_all/shards` here, then
+# `python benchmarks/build_proxy_tables.py` for the proxies complete.
 # A proxy's shards must keep one --shard-size for all of its table: 10 here for NB-101's tenas_ntk;
 # the NB-201 columns keep the CPU job's 250.
 set -uo pipefail
@@ -27,6 +28,7 @@ pieces=("$@")
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"; } 2>&1 | tee -a "$log"
 end=$(( $(date +%s) + LIMIT ))
+back=()
 for piece in "${pieces[@]}"; do
     proxy=${piece%%:*}; table=${piece#*:}
     size=250; [ "$table" = nb101-cifar10 ] && size=10
@@ -40,8 +42,8 @@ for piece in "${pieces[@]}"; do
     rc=${PIPESTATUS[0]}
     after=$(ls "$shards/$table/$proxy"/shard-*.json 2>/dev/null | wc -l)
     echo "$piece: exit $rc, $(( after - before )) new shards ($after in all) in $(( $(date +%s) - t0 )) s" | tee -a "$log"
-    if [ "$after" -gt 0 ]; then
-        mkdir -p "$OUT/shards/$table"
-        cp -r "$shards/$table/$proxy" "$OUT/shards/$table/"
-    fi
+    [ "$after" -gt 0 ] && back+=("$table/$proxy")
 done
+if [ ${#back[@]} -gt 0 ]; then
+    tar -czf "$OUT/shards.tgz" -C "$shards" "${back[@]}" && echo "shards of ${back[*]} in $OUT/shards.tgz" | tee -a "$log"
+fi
