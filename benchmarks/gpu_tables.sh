@@ -4,6 +4,8 @@
 # all. Shards of 10 cells, so a stop keeps every finished shard; the job skips the shards the working
 # tree already holds. Usage on the lent machine, from the repository root:
 #   BENCHSUITE_DATA=DIR [LIMIT=480] [WORKERS=2] bash benchmarks/gpu_tables.sh [PROXY:TABLE ...]
+# (with the device tool: `cp -r ../shared/data .devdata` here, then run `bash benchmarks/gpu_tables.sh`
+# there with carry [".devdata"]: BENCHSUITE_DATA defaults to it)
 # Default: tenas_ntk:nb101-cifar10 (about 630 s per cell on one CPU thread: NB-101's 128-channel
 # network, 216 backward passes per cell), then the CIFAR-10 columns the CPU job has not finished.
 # The shards of every piece come back as one archive, $OUT/shards.tgz (the device tool returns at most
