@@ -4,6 +4,7 @@ networks' structure, and one CLI run per selector and space."""
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -13,6 +14,7 @@ from benchsuite.cli import main
 from benchsuite.data.images import ImageSet
 from benchsuite.errors import ConfigError
 from benchsuite.selectors.base import Context
+from benchsuite.selectors.proxies.cache import nb201_representatives
 from benchsuite.selectors.proxies.extra import MeasureInput
 from benchsuite.selectors.proxies.tenas import (
     AUTODL_MEAN_STD,
@@ -90,6 +92,8 @@ def test_a_kernel_of_zeros_counts_as_100000():
     x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(3))
     assert ntk_cond(net, x) == NAN_COND
     assert ntk_condition(_input(net, torch.cat([x] * 3))) == -NAN_COND
+    # ZenNAS's copy of ntk.py (the one ZiCo ships) calls np.nan_to_num without nan=: such a cell's κ is 0
+    assert ntk_cond(net, x, nan=0.0) == 0.0
 
 
 def test_ntk_condition_is_minus_the_mean_over_repeats_in_train_mode():
@@ -275,3 +279,22 @@ def test_cli_run(tmp_path, name, bench):
                  "--no-plots", "--n-boot", "0", "--out", str(tmp_path / "run")]) == 0
     scores = pd.read_csv(tmp_path / "run" / "scores.csv")
     assert len(scores) == 6 and np.isfinite(scores["score"]).all()
+
+
+def test_the_settings_study_scores_gaussian_inputs_as_zennas_and_resumes(tmp_path, bench_script, capsys):
+    """benchmarks/tenas_ntk_settings.py's ``gaussian`` setting: κ on one seeded Gaussian batch of TE-NAS's
+    network built as the selector builds it, NaN as 0 (ZenNAS's copy of ntk.py); a rerun computes nothing."""
+    study = bench_script("tenas_ntk_settings")
+    out = tmp_path / "s.csv"
+    args = ["--cells", "2", "--settings", "gaussian", "--gaussian-batch", "8", "--out", str(out)]
+    assert study.main(args) == 0
+    d = pd.read_csv(out)
+    assert len(d) == 2 and set(d.setting) == {"gaussian"}
+    cell = d.arch[0]
+    rep = nb201_representatives()[nb201.canonical(cell)]
+    torch.manual_seed(0)
+    net = nb201.build_network(rep, C=3, N=1, bn=True).train()
+    x = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert d.score[0] == pytest.approx(-ntk_cond(net, x, nan=0.0), rel=1e-9)
+    assert study.main(args) == 0 and len(pd.read_csv(out)) == 2
+    assert "gaussian" in capsys.readouterr().out.splitlines()[-1]

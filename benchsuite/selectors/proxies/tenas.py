@@ -71,8 +71,9 @@ class TenasSettings:
 
 
 # --- NTK condition number ---------------------------------------------------------------------------
-def ntk_cond(net: nn.Module, x: torch.Tensor) -> float:
-    """κ = λ_max/λ_min of the empirical NTK of ``net`` (as it is: train mode) on the batch ``x``."""
+def ntk_cond(net: nn.Module, x: torch.Tensor, nan: float = NAN_COND) -> float:
+    """κ = λ_max/λ_min of the empirical NTK of ``net`` (as it is: train mode) on the batch ``x``; a NaN κ
+    is ``nan`` (ZenNAS's copy of this code, which ZiCo ships, leaves np.nan_to_num's 0)."""
     params = [p for name, p in net.named_parameters() if "weight" in name]   # ntk.py:48
     logits = net(x)
     rows = []
@@ -87,7 +88,7 @@ def ntk_cond(net: nn.Module, x: torch.Tensor) -> float:
     # ntk.py:59: NaN (a kernel of zeros: an output that no weight reaches) counts as 100000; ±inf become
     # the largest finite floats, as np.nan_to_num does. A negative λ_min (round-off on a singular
     # kernel) is kept, as the reference keeps it.
-    return float(np.nan_to_num(cond, nan=NAN_COND))
+    return float(np.nan_to_num(cond, nan=nan))
 
 
 def ntk_condition(m: MeasureInput) -> float:
