@@ -38,7 +38,12 @@ LOSS_GRADIENT = {"fisher", "grad_norm", "snip", "plain", "grasp", "gradsign"}   
 #   run differs from the shipped column by more than 2e-3 relative on 10 % of them. Allowed: 2e-3
 #   of the column's median |value| (0.063) absolute on top of 2e-3 relative, about 15x the float64
 #   distance seen here.
-ROUNDOFF_BOUND = {("nb101-cifar10", "zico"): (3e-2, 0.0), ("nb101-cifar10", "grasp"): (2e-3, 2e-2),
+# - NB-201 CIFAR-10 zico, the same sum on NB-201's network: this test's three cells are 0.9e-3,
+#   4.7e-3 and 3.8e-3 relative from float64, and the shipped value of cell 9951 already differs from
+#   this machine's float32 by 6e-5. Allowed: 2e-2 relative, about 4x the float64 distance (NB-101's
+#   two CPUs differed by twice theirs).
+ROUNDOFF_BOUND = {("nb101-cifar10", "zico"): (3e-2, 0.0), ("nb201-cifar10", "zico"): (2e-2, 0.0),
+                  ("nb101-cifar10", "grasp"): (2e-3, 2e-2),
                   ("nb101-cifar10", "az_progressivity"): (1e-4, 1e-4), ("nb201-cifar10", "plain"): (2e-3, 2e-3)}
 
 
