@@ -298,3 +298,19 @@ def test_the_settings_study_scores_gaussian_inputs_as_zennas_and_resumes(tmp_pat
     assert d.score[0] == pytest.approx(-ntk_cond(net, x, nan=0.0), rel=1e-9)
     assert study.main(args) == 0 and len(pd.read_csv(out)) == 2
     assert "gaussian" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_the_settings_summary_counts_nan_kappa_cells_and_ranks_them_last_on_request(bench_script):
+    """A 0 score is a NaN κ under the ZenNAS code: counted, and ``rho_nan_last`` ranks it last; a
+    setting with more cells is scored on the common cells or on its own."""
+    study = bench_script("tenas_ntk_settings")
+    acc = pd.DataFrame({"arch": list("abcde"), study.COLUMN: [10.0, 50.0, 60.0, 70.0, 80.0]})
+    d = pd.DataFrame({"setting": ["gaussian"] * 4 + ["tenas"] * 5, "arch": list("abcd") + list("abcde"),
+                      "score": [0.0, -3.0, -2.0, -1.0, -5.0, -4.0, -3.0, -2.0, -1.0]})
+    common = study.summary(d, acc, n_boot=10).set_index("setting")
+    assert common.cells.tolist() == [4, 4] and common.loc["gaussian", "nan_kappa"] == 1
+    assert common.loc["gaussian", "rho"] == pytest.approx(-0.2)       # the 10 % cell ranked first
+    assert common.loc["gaussian", "rho_nan_last"] == pytest.approx(1.0)
+    assert common.loc["gaussian", "rho_vs_tenas"] == pytest.approx(-0.2) and common.loc["tenas", "rho_vs_tenas"] == 1
+    own = study.summary(d, acc, n_boot=10, common=False).set_index("setting")
+    assert own.loc["tenas", "cells"] == 5 and own.loc["tenas", "rho"] == pytest.approx(1.0)
