@@ -163,7 +163,7 @@ def test_the_gpu_script_runs_the_job_per_piece_and_returns_its_shards(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "l2_norm:nb101-cifar10: exit 0, 2 new shards (2 in all)" in r.stdout
     with tarfile.open(tmp_path / "out" / "shards.tgz") as tgz:   # one file: the device tool returns few
-        tgz.extractall(tmp_path / "back", filter="data")
-    back = tmp_path / "back" / "nb101-cifar10" / "l2_norm"
-    assert [len(pd.read_csv(back / f"shard-00{n}.csv")) for n in (0, 1)] == [10, 2]
-    assert json.loads((back / "shard-000.json").read_text())["device"] == "cpu"
+        # read in place: extractall's filter= needs Python 3.11.4, and users run older 3.11s
+        back = "nb101-cifar10/l2_norm"
+        assert [len(pd.read_csv(tgz.extractfile(f"{back}/shard-00{n}.csv"))) for n in (0, 1)] == [10, 2]
+        assert json.loads(tgz.extractfile(f"{back}/shard-000.json").read())["device"] == "cpu"
