@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMN = "cifar10_test_200"
@@ -70,28 +68,24 @@ def summary(d: pd.DataFrame, table: pd.DataFrame, n_boot: int = 1000, common: bo
     """ρ of each setting with a bootstrap CI over its cells: the cells every setting has (``common``)
     or each setting's own. ``nan_kappa``: cells scored 0, a NaN κ under the ZenNAS code, which ranks
     them first; ``rho_nan_last`` is ρ with those ranked last instead, as the selector ranks a NaN κ."""
+    from benchsuite.metrics import bootstrap_ci, kendall, spearman
+
     wide = d.pivot(index="arch", columns="setting", values="score")
     if common:
         wide = wide.dropna()
+    acc_of = table.set_index("arch")[COLUMN]
     rows = []
     for s in wide.columns:
         col = wide[s].dropna()
-        v = col.to_numpy(float)
-        acc = table.set_index("arch").loc[col.index, COLUMN].to_numpy(float)
-        rng = np.random.default_rng(0)
-        with warnings.catch_warnings():   # a resample of few cells can repeat one: NaN, left out
-            warnings.simplefilter("ignore", stats.ConstantInputWarning)
-            draws = (rng.integers(0, len(v), len(v)) for _ in range(n_boot))
-            bs = [stats.spearmanr(v[b], acc[b]).statistic for b in draws]
+        v, acc = col.to_numpy(float), acc_of.loc[col.index].to_numpy(float)
+        lo, hi = bootstrap_ci(spearman, v, acc, n_boot=n_boot)
         vs_tenas = 1.0 if s == "tenas" else np.nan
         if s != "tenas" and "tenas" in wide:
             both = wide[[s, "tenas"]].dropna()
-            vs_tenas = stats.spearmanr(both[s], both["tenas"]).statistic
-        rows.append({"setting": s, "cells": len(v), "rho": stats.spearmanr(v, acc).statistic,
-                     "rho_lo": np.nanpercentile(bs, 2.5), "rho_hi": np.nanpercentile(bs, 97.5),
-                     "tau": stats.kendalltau(v, acc).statistic, "nan_kappa": int((v == 0).sum()),
-                     "rho_nan_last": stats.spearmanr(np.where(v == 0, -np.inf, v), acc).statistic,
-                     "rho_vs_tenas": vs_tenas})
+            vs_tenas = spearman(both[s], both["tenas"])
+        rows.append({"setting": s, "cells": len(v), "rho": spearman(v, acc), "rho_lo": lo, "rho_hi": hi,
+                     "tau": kendall(v, acc), "nan_kappa": int((v == 0).sum()),
+                     "rho_nan_last": spearman(np.where(v == 0, -np.inf, v), acc), "rho_vs_tenas": vs_tenas})
     return pd.DataFrame(rows)
 
 
@@ -132,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{s} {cell}: {v:.6g} ({time.time() - t0:.1f} s)", flush=True)
     d = pd.read_csv(out)
     d = d[d.arch.isin(cells) & d.setting.isin(settings)]
-    n_common = len(d.pivot(index="arch", columns="setting", values="score").dropna())
-    print(f"on the {n_common} cells every setting has:")
-    print(summary(d, table).round(3).to_string(index=False))
+    common = summary(d, table)
+    print(f"on the {common.cells.iloc[0]} cells every setting has:")
+    print(common.round(3).to_string(index=False))
     if d.groupby("setting").size().nunique() > 1:
         print("on each setting's own cells:")
         print(summary(d, table, common=False).round(3).to_string(index=False))
