@@ -42,7 +42,12 @@ LOSS_GRADIENT = {"fisher", "grad_norm", "snip", "plain", "grasp", "gradsign"}   
 #   4.7e-3 and 3.8e-3 relative from float64, and the shipped value of cell 9951 already differs from
 #   this machine's float32 by 6e-5. Allowed: 2e-2 relative, about 4x the float64 distance (NB-101's
 #   two CPUs differed by twice theirs).
+# - NB-201 CIFAR-10 epe_nas = Σ_c |Σ log(|corr| + 1e-5)| over per-class Jacobian correlations, where
+#   correlations near 0 carry the log's steepest part: this test's cell 13289 is 1.0e-4 relative from
+#   float64 (the other two 1.6e-5 and 5e-6; shipped and this machine's float32 agree exactly), at the
+#   default 1e-4. Allowed: 1e-3 relative, 10x the float64 distance.
 ROUNDOFF_BOUND = {("nb101-cifar10", "zico"): (3e-2, 0.0), ("nb201-cifar10", "zico"): (2e-2, 0.0),
+                  ("nb201-cifar10", "epe_nas"): (1e-3, 0.0),
                   ("nb101-cifar10", "grasp"): (2e-3, 2e-2),
                   ("nb101-cifar10", "az_progressivity"): (1e-4, 1e-4), ("nb201-cifar10", "plain"): (2e-3, 2e-3)}
 
@@ -176,7 +181,7 @@ def test_shipped_values_equal_a_recomputation(table, proxy, data_dir):
     proxies get 2e-3: on one deep NB-101 cell a CPU with other kernels (AMD EPYC against the
     machine that built the table) moved them by up to 9.2e-4 relative, the same on 1 and 2
     threads, while the values elsewhere agreed to 1e-6. Three NB-101 columns and NB-201 CIFAR-10
-    plain are bound by float32 round-off itself (ROUNDOFF_BOUND)."""
+    plain, zico and epe_nas are bound by float32 round-off itself (ROUNDOFF_BOUND)."""
     t = proxy_tables.load(table)
     cells = proxy_tables.sample_rows(table, 3)
     got = proxy_tables.recompute(table, proxy, cells, data_dir=data_dir)
