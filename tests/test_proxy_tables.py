@@ -18,6 +18,7 @@ from benchsuite.spaces import nb201
 
 SHIPPED = proxy_tables.manifest()
 PROXIES = sorted({(t, p) for t, e in SHIPPED.items() for p in e["proxies"]})
+NB201_DATASETS = [t.split("-", 1)[1] for t in SHIPPED if t.startswith("nb201-")]   # the shipped NB-201 tables
 LOSS_GRADIENT = {"fisher", "grad_norm", "snip", "plain", "grasp", "gradsign"}   # d(loss on images)/d(weights)
 # (table, proxy): (rtol, atol as a fraction of the column's median |value|) where float32 round-off
 # alone moves the value by more than LOSS_GRADIENT's 2e-3, measured on this test's three NB-101
@@ -158,7 +159,7 @@ def test_other_settings_seeds_and_compute_are_computed(tmp_path):
         assert "scores_from" not in json.loads((out / "run.json").read_text()), extra
 
 
-@pytest.mark.parametrize("dataset", [t.split("-", 1)[1] for t in SHIPPED if t.startswith("nb201-")])
+@pytest.mark.parametrize("dataset", NB201_DATASETS)
 def test_proxy_table_holds_every_cell_proxy_and_accuracy_column(dataset):
     t = benchsuite.proxy_table("nb201", dataset)
     assert len(t) == 15625 and list(t.columns[:3]) == ["arch", "index", "class"]
@@ -282,7 +283,7 @@ def test_an_aggregate_is_served_from_its_components_columns(tmp_path, monkeypatc
             proxy_tables.serving("tenas", tenas, "nb201", "cifar10", [0], table="nb201-cifar10")
 
 
-@pytest.mark.parametrize("dataset", ["cifar10", "cifar100"])
+@pytest.mark.parametrize("dataset", NB201_DATASETS)
 @pytest.mark.parametrize("aggregate", ["vote", "tenas", "az_nas"])
 def test_a_served_aggregate_equals_the_computed_one(aggregate, dataset, data_dir):
     """Where the shipped table holds every component: the aggregate served on a few cells (ranked
