@@ -26,7 +26,7 @@ mkdir -p "$OUT"
 log="$OUT/gpu_tables_log.txt"
 pieces=("$@")
 [ ${#pieces[@]} -eq 0 ] && pieces=(tenas_ntk:nb101-cifar10
-    gradsign:nb201-cifar10 swap:nb201-cifar10 tenas_ntk:nb201-cifar10)
+    swap:nb201-cifar10 tenas_ntk:nb201-cifar10)
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"; } 2>&1 | tee -a "$log"
 end=$(( $(date +%s) + LIMIT ))
