@@ -9,12 +9,19 @@
     name = "params-full"    # the row's folder under --out
     selector = "params"
     hp = { num_classes = 10 }
+    [[grid]]                # one row per selector x column, named "<selector>-<column>"
+    selector = ["synflow", "snip"]
+    table = "nb201-cifar10" # any row key but name and selector: shared by the grid's rows
+    column.c10-test200 = { dataset = "cifar10", fidelity = 200, acc = "test" }
+    column.c10-test12 = { dataset = "cifar10", fidelity = 12, acc = "test" }
 
-Row keys: name, bench, dataset, fidelity, acc, selector, hp, sample, seeds (a list or "0-4"),
-labels, queries, metrics, n_boot, device, shards, official, table, compute. ``shards = K`` splits a
-ranking row's cells into K tasks (a whole-space proxy job spread over workers); their scores are
-merged, in the order a serial run writes them, into the row's own scores.csv, so the row's metrics
-are the serial ones.
+Rows come in file order, the [[row]]s first, then each grid's, selector by selector (a study of
+many proxies over the same columns is one grid, not a row per pair; a column's keys win over
+the grid's, the grid's over [defaults]). Row keys: name, bench, dataset, fidelity, acc, selector,
+hp, sample, seeds (a list or "0-4"), labels, queries, metrics, n_boot, device, shards, official,
+table, compute. ``shards = K`` splits a ranking row's cells into K tasks (a whole-space proxy job
+spread over workers); their scores are merged, in the order a serial run writes them, into the
+row's own scores.csv, so the row's metrics are the serial ones.
 
 ``run_suite`` skips rows already finished with the same identity, resumes interrupted ones and
 refuses a folder run with other settings. The engine is local (serial, in this process) or Dask
@@ -85,6 +92,22 @@ def _row_config(spec: dict[str, Any], where: str) -> Row:
     return Row(name, cfg, shards)
 
 
+def _grid_specs(grid: dict[str, Any], where: str) -> list[tuple[dict[str, Any], str]]:
+    """The row specs (without [defaults]) of one [[grid]], each with where an error points."""
+    selectors, columns = grid.get("selector"), grid.get("column")
+    if not isinstance(selectors, list) or not selectors or not all(isinstance(s, str) for s in selectors):
+        raise ConfigError(f"{where}: selector must be a non-empty list of selector names")
+    if not isinstance(columns, dict) or not columns or not all(isinstance(c, dict) for c in columns.values()):
+        raise ConfigError(f"{where}: needs column.<name> = {{ row keys }} tables, one per column")
+    shared = {k: v for k, v in grid.items() if k not in ("selector", "column")}
+    for keys, at in ((shared, where), *((c, f"{where} column {n}") for n, c in columns.items())):
+        _check_keys(keys, at)
+        if "name" in keys or "selector" in keys:
+            raise ConfigError(f"{at}: a grid names its rows <selector>-<column>; it takes no name or selector here")
+    return [({**shared, **keys, "name": f"{sel}-{col}", "selector": sel}, f"{where} row {sel}-{col}")
+            for sel in selectors for col, keys in columns.items()]
+
+
 def load_suite(path: str | Path) -> tuple[dict[str, Any], list[Row]]:
     """(the [suite] table plus the file's sha256, the rows) of a suite file; one-line errors."""
     path = Path(path)
@@ -95,14 +118,21 @@ def load_suite(path: str | Path) -> tuple[dict[str, Any], list[Row]]:
         raise ConfigError(f"cannot read suite {path}: {e.strerror or e}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"suite {path} is not valid TOML: {e}") from None
-    extra = sorted(set(doc) - {"suite", "defaults", "row"})
+    extra = sorted(set(doc) - {"suite", "defaults", "row", "grid"})
     if extra:
-        raise ConfigError(f"suite {path}: unknown table {', '.join(extra)}; a suite has [suite], [defaults], [[row]]")
+        raise ConfigError(f"suite {path}: unknown table {', '.join(extra)}; "
+                          "a suite has [suite], [defaults], [[row]], [[grid]]")
+    for kind in ("row", "grid"):
+        if not isinstance(doc.get(kind, []), list):
+            raise ConfigError(f"suite {path}: write [[{kind}]] (an array of tables), not [{kind}]")
     defaults = doc.get("defaults", {})
     _check_keys(defaults, f"suite {path.name} [defaults]")   # blamed on [defaults], not on its first row
-    rows = [_row_config({**defaults, **r}, f"suite {path.name} row {i + 1}") for i, r in enumerate(doc.get("row", []))]
+    specs = [(r, f"suite {path.name} row {i + 1}") for i, r in enumerate(doc.get("row", []))]
+    for i, grid in enumerate(doc.get("grid", [])):
+        specs += _grid_specs(grid, f"suite {path.name} grid {i + 1}")
+    rows = [_row_config({**defaults, **spec}, where) for spec, where in specs]
     if not rows:
-        raise ConfigError(f"suite {path} has no [[row]]")
+        raise ConfigError(f"suite {path} has no [[row]] or [[grid]]")
     names = [r.name for r in rows]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -181,6 +181,25 @@ def test_proxy_table_holds_every_cell_proxy_and_accuracy_column(dataset):
     assert rho == pytest.approx(0.7522, abs=5e-4)   # what `benchsuite run --selector params` gives (all cells)
 
 
+def test_the_all_cell_study_has_a_row_for_every_selector_each_table_answers():
+    """benchmarks/zero_cost_all.toml has one grid per shipped table, whose selectors are exactly those
+    the table answers at default settings (its proxies, and each aggregate whose components it holds):
+    a finished column that never reached the study, or a row for one the table lacks, fails here."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "zero_cost_all.toml"
+    grids = {g["table"]: g["selector"] for g in tomllib.loads(path.read_text())["grid"]}
+    assert sorted(grids) == sorted(SHIPPED)
+    aggregates = [n for n in SELECTORS.names() if hasattr(SELECTORS.get(n), "table_parts")]
+    assert {"vote", "tenas", "az_nas"} <= set(aggregates)
+    for table, listed in grids.items():
+        space, dataset = next(k for k, t in proxy_tables.SERVES.items() if t == table)
+        answered = {n for n in (*SHIPPED[table]["proxies"], *aggregates)
+                    if proxy_tables.serving(n, SELECTORS.get(n)(seed=0), space, dataset, [0]) is not None}
+        assert len(listed) == len(set(listed)) and set(listed) == answered, (table, sorted(answered ^ set(listed)))
+
+
 @pytest.mark.parametrize("table,proxy", PROXIES)
 def test_shipped_values_equal_a_recomputation(table, proxy, data_dir):
     """Recompute a seeded sample of cells with the selector itself. Tolerance: relative 1e-4 —

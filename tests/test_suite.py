@@ -149,12 +149,37 @@ def test_rows_runs_the_matching_rows_alone_and_the_leaderboard_covers_every_fini
     ("[[row]\n", "is not valid TOML"),
     ("[suite]\nname='x'\n", "has no [[row]]"),
     ("[[row]]\nname='a'\nselector='params'\nsample=1\n", "--sample must be at least 2"),
+    ("[[grid]]\nselector='params'\ncolumn.a={fidelity=12}\n", "grid 1: selector must be a non-empty list"),
+    ("[[grid]]\nselector=['params']\nsample=50\n", "grid 1: needs column.<name>"),
+    ("[[grid]]\nselector=['params']\ncolumn.a={sampel=3}\n", "grid 1 column a: unknown key sampel"),
+    ("[[grid]]\nselector=['params']\nname='x'\ncolumn.a={}\n", "grid 1: a grid names its rows"),
+    ("[grid]\nselector=['params']\n", "write [[grid]] (an array of tables)"),
+    ("[[row]]\nname='params-a'\nselector='params'\n[[grid]]\nselector=['params']\ncolumn.a={}\n",
+     "duplicate row names params-a"),
 ])
 def test_bad_suite_files_are_one_line(text, expect, tmp_path, capsys):
     (tmp_path / "s.toml").write_text(text)
     assert main(["suite", "run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and expect in err and not (tmp_path / "o").exists()
+
+
+def test_a_grid_is_one_row_per_selector_and_column(tmp_path):
+    """Rows, then each grid's rows selector by selector, named <selector>-<column>; a column's keys
+    win over the grid's, the grid's over [defaults]."""
+    from benchsuite.suite import load_suite
+
+    (tmp_path / "g.toml").write_text(
+        "[defaults]\nsample = 40\nfidelity = 200\n"
+        "[[grid]]\nselector = ['synflow', 'params']\nsample = 30\n"
+        "column.t200 = { acc = 'test' }\ncolumn.v12 = { acc = 'valid', fidelity = 12, sample = 20 }\n"
+        "[[row]]\nname = 'alone'\nselector = 'flops'\n")
+    _, rows = load_suite(tmp_path / "g.toml")
+    assert [r.name for r in rows] == ["alone", "synflow-t200", "synflow-v12", "params-t200", "params-v12"]
+    got = {r.name: (r.config.selector, r.config.acc, r.config.fidelity, r.config.sample) for r in rows}
+    assert got == {"alone": ("flops", None, 200, 40), "synflow-t200": ("synflow", "test", 200, 30),
+                   "synflow-v12": ("synflow", "valid", 12, 20), "params-t200": ("params", "test", 200, 30),
+                   "params-v12": ("params", "valid", 12, 20)}
 
 
 def test_check_passes_an_honest_rerun_and_fails_a_worse_one_or_changed_input(suites, tmp_path, capsys):
