@@ -335,3 +335,28 @@ def test_a_selector_run_with_two_settings_keeps_both_rows_of_the_matrix(tmp_path
     assert sorted(rho.index) == ["params (num_classes=10)", "params (num_classes=100)"] and rho.shape == (2, 2)
     corr = pd.read_csv(tmp_path / "r" / "score_correlation.csv", index_col=0)
     assert corr.shape == (2, 2)
+
+
+def test_the_per_cell_draw_study_reproduces_its_committed_rows(bench_script, tmp_path):
+    """benchmarks/per_cell_draws.py, from the committed seed-1 and seed-2 runs and the shipped table,
+    gives results/zero_cost/per_cell_draws.csv's gradsign rows; a draw between two seeds whose values
+    are equal changes nothing; an unknown column is refused."""
+    from pathlib import Path
+
+    study = bench_script("per_cell_draws")
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "d.csv"
+    assert study.main(["--proxies", "gradsign", "--columns", "cifar10_test_200", "--out", str(out)]) == 0
+    want = pd.read_csv(root / "results" / "zero_cost" / "per_cell_draws.csv")
+    want = want[(want.proxy == "gradsign") & (want.column == "cifar10_test_200")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_csv(out), want)
+    archs = nb201.all_archs()[:50]
+    table = pd.DataFrame({"arch": archs, "p": np.arange(50.0), study.COLUMN: np.arange(50.0) ** 2}).set_index("arch")
+    run = tmp_path / "runs" / "p-c10"
+    run.mkdir(parents=True)
+    pd.DataFrame({"seed": 1, "arch": archs, "score": np.arange(50.0)}).to_csv(run / "scores.csv")
+    row = study.per_proxy(table, tmp_path / "runs", "p", 1, 20)
+    assert row["rho_mixed_mean"] == pytest.approx(1.0) and row["rho_seed0"] == pytest.approx(1.0)
+    assert row["drop"] == pytest.approx(0, abs=1e-12) and row["rho_mixed_sd"] == pytest.approx(0, abs=1e-12)
+    with pytest.raises(SystemExit, match="no accuracy column cifar10_tset_200"):
+        study.main(["--proxies", "gradsign", "--columns", "cifar10_tset_200"])
