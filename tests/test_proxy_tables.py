@@ -47,8 +47,13 @@ LOSS_GRADIENT = {"fisher", "grad_norm", "snip", "plain", "grasp", "gradsign"}   
 #   correlations near 0 carry the log's steepest part: this test's cell 13289 is 1.0e-4 relative from
 #   float64 (the other two 1.6e-5 and 5e-6; shipped and this machine's float32 agree exactly), at the
 #   default 1e-4. Allowed: 1e-3 relative, 10x the float64 distance.
+# - NB-101 epe_nas, the same sum on NB-101's network, whose cells all score within 1 % of each other
+#   (std 0.7 % of the mean): this test's cells 153, 191, 254 are 4.1e-4, 4.6e-4 and 8.8e-4 relative
+#   from float64 as shipped, and 1.6e-3, 4.0e-4 and 1.2e-3 in a later machine's float32 (1.2e-3 from
+#   the shipped value on cell 153). Allowed: 4e-3 relative, 2.5x the largest float64 distance (about
+#   120 of 29,600, half the column's std).
 ROUNDOFF_BOUND = {("nb101-cifar10", "zico"): (3e-2, 0.0), ("nb201-cifar10", "zico"): (2e-2, 0.0),
-                  ("nb201-cifar10", "epe_nas"): (1e-3, 0.0),
+                  ("nb201-cifar10", "epe_nas"): (1e-3, 0.0), ("nb101-cifar10", "epe_nas"): (4e-3, 0.0),
                   ("nb101-cifar10", "grasp"): (2e-3, 2e-2),
                   ("nb101-cifar10", "az_progressivity"): (1e-4, 1e-4), ("nb201-cifar10", "plain"): (2e-3, 2e-3)}
 
@@ -207,7 +212,7 @@ def test_shipped_values_equal_a_recomputation(table, proxy, data_dir):
     (about 1e-6 relative); a proxy whose code changed differs by far more. The loss-gradient
     proxies get 2e-3: on one deep NB-101 cell a CPU with other kernels (AMD EPYC against the
     machine that built the table) moved them by up to 9.2e-4 relative, the same on 1 and 2
-    threads, while the values elsewhere agreed to 1e-6. Three NB-101 columns and NB-201 CIFAR-10
+    threads, while the values elsewhere agreed to 1e-6. Four NB-101 columns and NB-201 CIFAR-10
     plain, zico and epe_nas are bound by float32 round-off itself (ROUNDOFF_BOUND)."""
     t = proxy_tables.load(table)
     cells = proxy_tables.sample_rows(table, 3)
