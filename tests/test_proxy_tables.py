@@ -2,6 +2,7 @@
 offline for default settings, and equal to what the selectors compute."""
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from benchsuite.selectors.base import Context
 from benchsuite.selectors.registry import SELECTORS
 from benchsuite.spaces import nb201
 
+REPO = Path(__file__).resolve().parents[1]
 SHIPPED = proxy_tables.manifest()
 PROXIES = sorted({(t, p) for t, e in SHIPPED.items() for p in e["proxies"]})
 NB201_DATASETS = [t.split("-", 1)[1] for t in SHIPPED if t.startswith("nb201-")]   # the shipped NB-201 tables
@@ -187,22 +189,23 @@ def test_proxy_table_holds_every_cell_proxy_and_accuracy_column(dataset):
 
 
 def test_the_all_cell_study_has_a_row_for_every_selector_each_table_answers():
-    """benchmarks/zero_cost_all.toml has one grid per shipped table, whose selectors are exactly those
-    the table answers at default settings (its proxies, and each aggregate whose components it holds):
+    """benchmarks/zero_cost_all.toml's rows of each shipped table (one grid per table) are exactly the
+    selectors the table answers at default settings (its proxies, and each aggregate whose components it holds):
     a finished column that never reached the study, or a row for one the table lacks, fails here."""
-    import tomllib
-    from pathlib import Path
+    from benchsuite.suite import load_suite
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "zero_cost_all.toml"
-    grids = {g["table"]: g["selector"] for g in tomllib.loads(path.read_text())["grid"]}
-    assert sorted(grids) == sorted(SHIPPED)
+    _, rows = load_suite(REPO / "benchmarks" / "zero_cost_all.toml")   # refuses duplicate rows itself
+    listed: dict[str, set[str]] = {}
+    for row in rows:
+        listed.setdefault(row.config.table, set()).add(row.config.selector)
+    assert sorted(listed) == sorted(SHIPPED)
     aggregates = [n for n in SELECTORS.names() if hasattr(SELECTORS.get(n), "table_parts")]
     assert {"vote", "tenas", "az_nas"} <= set(aggregates)
-    for table, listed in grids.items():
+    for table, selectors in listed.items():
         space, dataset = next(k for k, t in proxy_tables.SERVES.items() if t == table)
         answered = {n for n in (*SHIPPED[table]["proxies"], *aggregates)
                     if proxy_tables.serving(n, SELECTORS.get(n)(seed=0), space, dataset, [0]) is not None}
-        assert len(listed) == len(set(listed)) and set(listed) == answered, (table, sorted(answered ^ set(listed)))
+        assert selectors == answered, (table, sorted(answered ^ selectors))
 
 
 @pytest.mark.parametrize("table,proxy", PROXIES)
@@ -346,13 +349,10 @@ def test_the_per_cell_draw_study_reproduces_its_committed_rows(bench_script, tmp
     """benchmarks/per_cell_draws.py, from the committed seed-1 and seed-2 runs and the shipped table,
     gives results/zero_cost/per_cell_draws.csv's gradsign rows; a draw between two seeds whose values
     are equal changes nothing; an unknown column is refused."""
-    from pathlib import Path
-
     study = bench_script("per_cell_draws")
-    root = Path(__file__).resolve().parents[1]
     out = tmp_path / "d.csv"
     assert study.main(["--proxies", "gradsign", "--columns", "cifar10_test_200", "--out", str(out)]) == 0
-    want = pd.read_csv(root / "results" / "zero_cost" / "per_cell_draws.csv")
+    want = pd.read_csv(REPO / "results" / "zero_cost" / "per_cell_draws.csv")
     want = want[(want.proxy == "gradsign") & (want.column == "cifar10_test_200")].reset_index(drop=True)
     pd.testing.assert_frame_equal(pd.read_csv(out), want)
     archs = nb201.all_archs()[:50]
