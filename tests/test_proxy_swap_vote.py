@@ -54,7 +54,9 @@ def ref_swap(net, x):
     return torch.unique(acts.T, dim=0).size(0)
 
 
-@pytest.mark.parametrize("n", [6, 70])   # 70 samples: two code words per unit
+# 6 samples: int32 words counted in a tally; 40: one int64 word, too large a code for the tally,
+# sorted; 70: two words per unit (62 + 8), rows sorted
+@pytest.mark.parametrize("n", [6, 40, 70])
 def test_swap_counts_the_references_distinct_patterns(n):
     x = torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(3))
     for net in _nets():
