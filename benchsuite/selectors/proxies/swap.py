@@ -24,8 +24,9 @@ Reference: pym1024/SWAP (commit f6049f7), ``src/metrics/swap.py`` and ``correlat
 
 Here: the same, on benchsuite's NB-201/NB-101 networks. Patterns are counted as integers (one bit
 per sample) rather than as float rows: the same set, found by a 1-D ``unique`` instead of a row-wise
-one. The regularised score is ``SWAP · exp(-(Θ - μ)² / σ)``, Θ the network's parameter count in
-thousands (swap.py:6-11, ``count_parameters`` in utilities.py:11-12: every named parameter, /1e3).
+one, or (codes below 2**22, batches up to 22 samples) by a tally of every possible code. The
+regularised score is ``SWAP · exp(-(Θ - μ)² / σ)``, Θ the network's parameter count in thousands
+(swap.py:6-11, ``count_parameters`` in utilities.py:11-12: every named parameter, /1e3).
 """
 from __future__ import annotations
 
