@@ -6,13 +6,12 @@
 #   BENCHSUITE_DATA=DIR [LIMIT=480] [WORKERS=2] bash benchmarks/gpu_tables.sh [PROXY:TABLE ...]
 # (with the device tool: `cp -r ../shared/data .devdata` here, then run `bash benchmarks/gpu_tables.sh`
 # there with carry [".devdata"]: BENCHSUITE_DATA defaults to it)
-# Default: tenas_ntk:nb101-cifar10 (about 630 s per cell on one CPU thread: NB-101's 128-channel
-# network, 216 backward passes per cell), then the CIFAR-10 columns the CPU job has not finished.
+# Default: the CIFAR-10 columns the CPU job has not finished.
 # The shards of every piece come back as one archive, $OUT/shards.tgz (the device tool returns at most
 # 8 files, 2 folders down): `tar -xzf shards.tgz -C results/zero_cost_all/shards` here, then
 # `python benchmarks/build_proxy_tables.py` for the proxies complete.
-# A proxy's shards must keep one --shard-size for all of its table: 10 here for NB-101's tenas_ntk;
-# the NB-201 columns keep the CPU job's 250.
+# A proxy's shards must keep one --shard-size for all of its table: the NB-201 columns keep the CPU
+# job's 250; an NB-101 piece is cut into shards of 10 cells.
 set -uo pipefail
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1 MPLBACKEND=Agg BENCHSUITE_OFFLINE=1
 export BENCHSUITE_DATA="${BENCHSUITE_DATA:-$PWD/.devdata}"
@@ -25,8 +24,7 @@ shards="${SHARDS:-results/zero_cost_all/shards}"
 mkdir -p "$OUT"
 log="$OUT/gpu_tables_log.txt"
 pieces=("$@")
-[ ${#pieces[@]} -eq 0 ] && pieces=(tenas_ntk:nb101-cifar10
-    swap:nb201-cifar10 tenas_ntk:nb201-cifar10)
+[ ${#pieces[@]} -eq 0 ] && pieces=(swap:nb201-cifar10 tenas_ntk:nb201-cifar10)
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"; } 2>&1 | tee -a "$log"
 end=$(( $(date +%s) + LIMIT ))

@@ -263,6 +263,19 @@ def test_ntk_defaults_to_te_nas_network_on_nb201():
     assert sel.report()["network_C_N"] == [3, 1] and sel.C is None
 
 
+@pytest.mark.bundle
+def test_ntk_defaults_to_a_narrow_network_on_nb101():
+    """NB-101 is not in TE-NAS; as its NB-201 and DARTS supernets (prune_tenas.py:358-359, 371-372), κ is
+    taken on a narrow network: 5 stem channels and one cell per stack, not the benchmark's 128 and 3."""
+    ctx = Context(space="nb101", dataset="cifar10", seed=0)
+    kw, cells = dict(seed=0, batch_size=4, repeat=1), [NB101_CELL.to_string()]
+    sel = get_selector("tenas_ntk", **kw)
+    got = sel.score(cells, ctx)
+    assert sel.report()["network_C_N"] == [5, 1] and sel.C is None
+    np.testing.assert_array_equal(got, get_selector("tenas_ntk", C=5, N=1, **kw).score(cells, ctx))
+    assert got[0] != get_selector("tenas_ntk", C=8, N=1, **kw).score(cells, ctx)[0]
+
+
 SPACE_HP = {"nb201": ["--hp", "C=4", "--hp", "N=1"], "nb101": ["--hp", "C=8", "--hp", "N=1"]}
 CLI_HP = {"tenas_ntk": ["--hp", "batch_size=8"], "tenas_lr": ["--hp", "batch_size=50"],
           "tenas": ["--hp", "batch_size=8", "--hp", "lr_batch_size=50"]}

@@ -59,6 +59,11 @@ NAN_COND = 100000.0    # np.nan_to_num(..., nan=100000.0) (ntk.py:59)
 # NB-101 cells are read off a network this small (5 channels give each of up to 5 vertices feeding the
 # output at least one): the regions' thin cell is built from that structure, not from its weights.
 NB101_PROBE = (5, 1)
+# NB-101 is not in TE-NAS, which computes κ on a narrow supernet of one cell per stage in both of its
+# spaces (NB-201: C=3, N=1, prune_tenas.py:358-359; DARTS: C=1, N=1, depth 2, prune_tenas.py:371-372),
+# never on the benchmark's network. NB-101 cells get the same treatment: the narrowest NB-101 network
+# that keeps every vertex (stem 5 channels), one cell per stack.
+NB101_NTK_NET = NB101_PROBE
 
 
 @dataclass(frozen=True)
@@ -220,7 +225,8 @@ class TenasNtkSelector(ZeroCostSelector):
 
     Defaults as TE-NAS on NAS-Bench-201: per repeat a batch of 72 training images (AutoDL's transform),
     3 repeats averaged; NB-201 cells on the network at C=3, N=1 (``C``/``N`` None) with affine BN
-    (``network="benchmark"``, AutoDL's); NB-101 cells on the benchmark's network (C, N as set)."""
+    (``network="benchmark"``, AutoDL's); NB-101 cells likewise on a narrow network, 5 stem channels and
+    one cell per stack (``C=128, N=3`` is the benchmark's own)."""
 
     name = proxy = "tenas_ntk"
     hparam_constraints = {"repeat": POSITIVE}
@@ -233,15 +239,19 @@ class TenasNtkSelector(ZeroCostSelector):
         "next batch of a shuffled training loader for each",
         "the kernel and its eigenvalues are computed in float64 (ntk.py:55, 58: float32 einsum and torch.symeig); "
         "they differ only for a nearly singular kernel",
-        "NB-101 is not in TE-NAS: its cells are scored on benchsuite's NB-101 network (C, N as set; by default "
-        "the benchmark's) at PyTorch's default initialisation, TE-NAS's effective one",
+        "NB-101 is not in TE-NAS, which computes κ on a narrow supernet of one cell per stage in both its spaces "
+        "(NB-201 C=3, N=1: prune_tenas.py:358-359; DARTS C=1, N=1, depth 2: prune_tenas.py:371-372): NB-101 cells "
+        "are scored on benchsuite's NB-101 network at 5 stem channels (the fewest that give each of up to 5 "
+        "vertices feeding the output a channel) and one cell per stack (C, N as set; C=128, N=3 is the "
+        "benchmark's network), at PyTorch's default initialisation, TE-NAS's effective one",
     )
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", batch_size: int = NTK_BATCH, repeat: int = REPEAT,
                  share: bool = False, C: int | None = None, N: int | None = None, network: str = "benchmark",
                  cell_batch: int | None = None, cifar_dir: str | None = None) -> None:
         # batch_size 72, repeat 3: prune_launch.py:32, 62; network "benchmark": AutoDL's cells with affine
-        # BN and bias-free convs (prune_tenas.py:361, cell_operations.py:30-35); C/N None: NTK_NET on NB-201
+        # BN and bias-free convs (prune_tenas.py:361, cell_operations.py:30-35); C/N None: NTK_NET on NB-201,
+        # NB101_NTK_NET on NB-101
         super().__init__(seed=seed, device=device, batch_size=batch_size, share=share, C=C, N=N, network=network,
                          cell_batch=cell_batch, cifar_dir=cifar_dir)
         self.repeat = repeat
@@ -264,9 +274,8 @@ class TenasNtkSelector(ZeroCostSelector):
         return {**super()._extra_versions(), "tenas_ntk_input": {"repeat": self.repeat, "norm": "autodl"}}
 
     def score(self, archs: Sequence[str], ctx: Context) -> np.ndarray:
-        size = (self.C, self.N)
-        if ctx.space == "nb201":
-            size = tuple(NTK_NET[i] if v is None else v for i, v in enumerate(size))
+        default = {"nb201": NTK_NET, "nb101": NB101_NTK_NET}.get(ctx.space, (None, None))
+        size = tuple(default[i] if v is None else v for i, v in enumerate((self.C, self.N)))
         self._used = size
         with _scoring(self, *size):
             return super().score(archs, ctx)
