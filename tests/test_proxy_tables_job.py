@@ -167,3 +167,22 @@ def test_the_gpu_script_runs_the_job_per_piece_and_returns_its_shards(tmp_path):
         back = "nb101-cifar10/l2_norm"
         assert [len(pd.read_csv(tgz.extractfile(f"{back}/shard-00{n}.csv"))) for n in (0, 1)] == [10, 2]
         assert json.loads(tgz.extractfile(f"{back}/shard-000.json").read())["device"] == "cpu"
+
+
+@pytest.mark.bundle
+def test_the_whole_set_timer_computes_each_pass_once_and_catches_a_second(bench_script, capsys, monkeypatch, tmp_path):
+    """benchmarks/perf_whole_set.py: the proxies of one forward in one pass, every other selector and
+    the aggregate reading what it can from the cell's cache (vote: synflow and snip found, jacov
+    computed), each pass timed once; a proxy computed twice on a cell (here a second snip at
+    another seed) stops the script, naming it."""
+    monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path / "cache"))
+    perf = bench_script("perf_whole_set")
+    assert perf.main(["--archs", "1", "--proxies", "synflow,snip,grad_norm,l2_norm,vote"]) == 0
+    out = capsys.readouterr().out
+    assert "passes per cell: grad_norm,snip; synflow; l2_norm; jacov\n" in out
+    assert "in 4 distinct passes" in out
+    ctx = Context(space="nb201", dataset="cifar10", seed=0)
+    selectors = perf.make_selectors(["snip", "grad_norm"], ctx)
+    selectors["snip"] = SELECTORS.get("snip")(seed=1)
+    with pytest.raises(SystemExit, match="computed more than once on .*: snip"):
+        perf.whole_set(["snip", "grad_norm"], nb201.all_archs()[7], selectors)
