@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from proxy_tables_job import DEFAULT_PROXIES, groups  # noqa: E402
+from proxy_tables_job import DEFAULT_PROXIES, groups, joint_selector  # noqa: E402
 
 from benchsuite import SELECTORS  # noqa: E402
 from benchsuite.selectors.base import Context  # noqa: E402
@@ -70,7 +70,7 @@ def whole_set(proxies: list[str], arch: str, selectors: dict) -> dict:
     with tempfile.TemporaryDirectory() as cache, PassClock() as clock:
         ctx = Context(space="nb201", dataset="cifar10", seed=0, device="cpu", cache_dir=cache)
         t = time.perf_counter()
-        for unit in (u for u in groups([p for p in proxies if p not in AGGREGATES], alone=False) if len(u) > 1):
+        for unit in (k for k in selectors if isinstance(k, tuple)):
             selectors[unit].score([arch], ctx)   # one pass fills the cache for every member
         for name in proxies:
             selectors[name].score([arch], ctx)
@@ -88,9 +88,7 @@ def make_selectors(proxies: list[str], ctx: Context) -> dict:
     out: dict = {}
     for unit in groups([p for p in proxies if p not in AGGREGATES], alone=False):
         if len(unit) > 1:
-            joint = SELECTORS.get(unit[0])(seed=0)
-            joint._names = lambda unit=unit: set(unit)   # what share=True does, for these proxies only
-            out[unit] = joint
+            out[unit] = joint_selector(unit)
     for name in proxies:
         out[name] = SELECTORS.get(name)(seed=0)
     for sel in out.values():

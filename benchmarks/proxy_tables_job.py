@@ -84,9 +84,19 @@ def groups(proxies: list[str], alone: bool) -> list[tuple[str, ...]]:
     return units
 
 
+def joint_selector(unit: tuple[str, ...], device: str = "cpu"):
+    """A selector (seed 0, defaults) that computes every proxy of ``unit`` in one pass and caches each
+    under its own name, as ``share=True`` does, for these proxies only."""
+    from benchsuite import SELECTORS
+
+    joint = SELECTORS.get(unit[0])(seed=0, device=device)
+    joint._names = lambda: set(unit)
+    return joint
+
+
 def run_shard(task: tuple) -> tuple[str, str, int, int, float]:
     table, unit, number, indices, out, data_dir, device = task
-    from benchsuite import SELECTORS, proxy_tables
+    from benchsuite import proxy_tables
     from benchsuite.selectors.base import Context
     from benchsuite.threads import set_threads
 
@@ -97,8 +107,7 @@ def run_shard(task: tuple) -> tuple[str, str, int, int, float]:
     cells = [every[i] for i in indices]
     t0 = time.time()
     if len(unit) > 1:   # one pass fills the proxy cache with all of them
-        joint = SELECTORS.get(unit[0])(seed=0, device=device)
-        joint._names = lambda: set(unit)   # what share=True does, for these proxies only
+        joint = joint_selector(unit, device)
         joint.preflight(ctx)
         joint.score(cells, ctx)
     seconds = time.time() - t0
